@@ -1,0 +1,267 @@
+"""The catalog of DOMAIN.md "Inputs": validated, typed, with the documented defaults applied.
+
+Input frames hold the CSV cells as text (one frame per file, header names as columns).
+A bad cell stops everything with a `CatalogError` naming the file, row and column: a wrong
+catalog would bill every account wrongly, so nothing is quarantined here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
+
+from consumption_pipeline.domain.quantities import parse_quantities
+
+RATE_COLUMNS = ["usage_resource_id", "currency", "pricing_model", "tier_lower", "unit_price",
+                "package_size", "flat_fee", "effective_from", "effective_to"]  # fmt: skip
+
+REQUIRED = {
+    "accounts.csv": ["account_id", "account_name", "currency"],
+    "usage_resources.csv": ["usage_resource_id", "name", "unit_of_measure"],
+    "token_rates.csv": ["usage_resource_id", "tokens_per_unit", "effective_from"],
+    "products.csv": ["product_id", "product_name"],
+    "product_grants.csv": ["grant_id", "product_id", "usage_resource_id", "quantity", "renewal"],
+    "assets.csv": ["asset_id", "account_id", "product_id", "quantity", "start_date"],
+    "price_book.csv": ["usage_resource_id", "currency", "pricing_model", "unit_price",
+                       "effective_from"],
+    "negotiated_rates.csv": ["account_id", "usage_resource_id", "currency", "pricing_model",
+                             "unit_price", "effective_from"],
+}  # fmt: skip
+OPTIONAL_FILES = {"token_rates.csv", "negotiated_rates.csv"}
+
+DRAWDOWN_ORDERS = ("expiring_first", "granted_first", "granted_last")
+RENEWAL_MONTHS = {"none": 0, "monthly": 1, "quarterly": 3, "annual": 12}
+PRICING_MODELS = ("per_unit", "graduated", "volume", "package")
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be billed from; the message names file, row and column."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    accounts: pd.DataFrame
+    resources: pd.DataFrame
+    token_rates: pd.DataFrame
+    products: pd.DataFrame
+    grants: pd.DataFrame
+    assets: pd.DataFrame
+    rates: pd.DataFrame  # price book and negotiated rows, with a `level` column
+
+
+class _File:
+    """Typed access to one file's text cells, raising errors that point at the cell."""
+
+    def __init__(self, name: str, frame: pd.DataFrame):
+        self.name, self.frame = name, frame.fillna("").astype("str")
+        for column in REQUIRED[name]:
+            if column not in self.frame.columns:
+                raise CatalogError(f"{name}: missing required column '{column}'")
+
+    def fail(self, index: int, column: str, expected: str) -> CatalogError:
+        value = self.frame.at[index, column] if column in self.frame else ""
+        position = f"row {self.frame.index.get_loc(index) + 1} (line {self.frame.index.get_loc(index) + 2})"
+        return CatalogError(
+            f"{self.name}: {position}, column '{column}': expected {expected}, got {value!r}"
+        )
+
+    def text(self, column: str, default: str | None = None, allowed=None) -> pd.Series:
+        if column not in self.frame.columns:
+            return pd.Series(default, index=self.frame.index, dtype="str")
+        values = self.frame[column].str.strip()
+        if default is not None:
+            values = values.replace("", default)
+        else:
+            self._check(values.ne("") | (column not in REQUIRED[self.name]), column, "a value")
+        if allowed is not None:
+            self._check(values.isin(allowed) | values.eq(""), column, f"one of {'|'.join(allowed)}")
+        return values.replace("", pd.NA)
+
+    def _check(self, ok: pd.Series, column: str, expected: str) -> None:
+        if not ok.all():
+            raise self.fail(ok.index[~ok][0], column, expected)
+
+    def dates(self, column: str) -> pd.Series:
+        raw = self.text(column)
+        parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+        self._check(parsed.notna() | raw.isna(), column, "a date YYYY-MM-DD")
+        return parsed.astype("datetime64[s]")
+
+    def micro(self, column: str, default: str | None = None) -> pd.Series:
+        raw = self.text(column, default)
+        micro, reason = parse_quantities(raw.fillna(""))
+        self._check(
+            reason.isna() | raw.isna(), column, "a non-negative number with at most 6 decimals"
+        )
+        return micro.where(raw.notna()).astype("Int64")
+
+    def integers(self, column: str, default: str | None = None) -> pd.Series:
+        raw = self.text(column, default)
+        self._check(raw.isna() | raw.str.fullmatch(r"\d+").fillna(False), column, "a whole number")
+        return pd.to_numeric(raw).astype("Int64")
+
+    def decimals(self, column: str, default: str | None = None) -> pd.Series:
+        raw = self.text(column, default)
+        values = raw.map(_decimal_or_none, na_action="ignore")
+        self._check(raw.isna() | values.notna(), column, "a non-negative decimal number")
+        return values.astype("object")
+
+    def booleans(self, column: str, default: str) -> pd.Series:
+        return self.text(column, default, allowed=("true", "false")).eq("true")
+
+    def unique(self, columns: list[str]) -> None:
+        duplicated = self.frame.duplicated(columns, keep="first")
+        if duplicated.any():
+            raise self.fail(
+                duplicated.index[duplicated][0], columns[0], f"unique {', '.join(columns)}"
+            )
+
+    def refers(self, column: str, known: pd.Series, what: str) -> None:
+        values = self.text(column)
+        self._check(values.isna() | values.isin(known), column, f"a known {what}")
+
+
+def _decimal_or_none(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and value >= 0 else None
+
+
+def build_catalog(files: dict[str, pd.DataFrame]) -> Catalog:
+    """Validate the catalog files (text frames keyed by file name) into a `Catalog`."""
+    for name in REQUIRED:
+        if name not in files and name not in OPTIONAL_FILES:
+            raise CatalogError(f"{name}: required catalog file is missing")
+    get = {n: _File(n, files.get(n, pd.DataFrame(columns=REQUIRED[n]))) for n in REQUIRED}
+    accounts = _accounts(get["accounts.csv"])
+    resources = _resources(get["usage_resources.csv"])
+    products = _products(get["products.csv"])
+    grants = _grants(get["product_grants.csv"], products, resources)
+    assets = _assets(get["assets.csv"], accounts, products)
+    token_rates = _token_rates(get["token_rates.csv"], resources)
+    rates = pd.concat(
+        [_rates(get["price_book.csv"], resources, accounts, assets, "price_book"),
+         _rates(get["negotiated_rates.csv"], resources, accounts, assets, None)],
+        ignore_index=True,
+    )  # fmt: skip
+    return Catalog(accounts, resources, token_rates, products, grants, assets, rates)
+
+
+def _accounts(f: _File) -> pd.DataFrame:
+    f.unique(["account_id"])
+    currency = f.text("currency")
+    f._check(
+        currency.str.fullmatch(r"[A-Z]{3}").fillna(False), "currency", "an ISO 4217 code like USD"
+    )
+    return pd.DataFrame({
+        "account_id": f.text("account_id"), "account_name": f.text("account_name"),
+        "currency": currency, "drawdown_order": f.text("drawdown_order", "expiring_first", DRAWDOWN_ORDERS),
+    })  # fmt: skip
+
+
+def _resources(f: _File) -> pd.DataFrame:
+    f.unique(["usage_resource_id"])
+    out = pd.DataFrame({
+        "usage_resource_id": f.text("usage_resource_id"), "name": f.text("name"),
+        "unit_of_measure": f.text("unit_of_measure"),
+        "category": f.text("category", "usage", ("usage", "token")),
+        "aggregation_method": f.text("aggregation_method", "sum", ("sum", "peak")),
+        "aggregation_period": f.text("aggregation_period", "daily", ("daily", "monthly")),
+        "token_resource_id": f.text("token_resource_id"),
+        "overage_chargeable": f.booleans("overage_chargeable", "true"),
+    })  # fmt: skip
+    f.refers("token_resource_id", out["usage_resource_id"], "usage_resource_id")
+    tokens = out.loc[out["token_resource_id"].notna(), "token_resource_id"]
+    token_ok = out.set_index("usage_resource_id")["category"].reindex(tokens).eq("token").to_numpy()
+    f._check(pd.Series(token_ok, index=tokens.index).reindex(out.index, fill_value=True),
+             "token_resource_id", "a resource whose category is token")  # fmt: skip
+    return out
+
+
+def _products(f: _File) -> pd.DataFrame:
+    f.unique(["product_id"])
+    return pd.DataFrame(
+        {"product_id": f.text("product_id"), "product_name": f.text("product_name")}
+    )
+
+
+def _grants(f: _File, products: pd.DataFrame, resources: pd.DataFrame) -> pd.DataFrame:
+    f.unique(["grant_id"])
+    f.refers("product_id", products["product_id"], "product_id")
+    f.refers("usage_resource_id", resources["usage_resource_id"], "usage_resource_id")
+    renewal = f.text("renewal", allowed=tuple(RENEWAL_MONTHS))
+    rollover = f.text("rollover", "none", ("none", "full", "capped"))
+    out = pd.DataFrame({
+        "grant_id": f.text("grant_id"), "product_id": f.text("product_id"),
+        "usage_resource_id": f.text("usage_resource_id"), "quantity": f.micro("quantity"),
+        "renewal": renewal, "renewal_months": renewal.map(RENEWAL_MONTHS).astype("int64"),
+        "validity_months": f.integers("validity_months"), "rollover": rollover,
+        "rollover_cap": f.micro("rollover_cap"), "max_rollovers": f.integers("max_rollovers", "1"),
+        "binding": f.text("binding", "asset", ("asset", "account")),
+        "priority": f.integers("priority", "100"), "prorate": f.booleans("prorate", "true"),
+    })  # fmt: skip
+    f._check(out["rollover"].ne("capped") | out["rollover_cap"].notna(), "rollover_cap",
+             "a cap when rollover is capped")  # fmt: skip
+    f._check(out["renewal"].ne("none") | out["validity_months"].fillna(1).gt(0), "validity_months",
+             "a positive number of months")  # fmt: skip
+    return out
+
+
+def _assets(f: _File, accounts: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    f.unique(["asset_id"])
+    f.refers("account_id", accounts["account_id"], "account_id")
+    f.refers("product_id", products["product_id"], "product_id")
+    out = pd.DataFrame({
+        "asset_id": f.text("asset_id"), "account_id": f.text("account_id"),
+        "product_id": f.text("product_id"), "quantity": f.micro("quantity"),
+        "start_date": f.dates("start_date"), "end_date": f.dates("end_date"),
+        "drawdown_order": f.text("drawdown_order", allowed=DRAWDOWN_ORDERS),
+    })  # fmt: skip
+    f._check(out["end_date"].isna() | (out["end_date"] > out["start_date"]), "end_date",
+             "a date after start_date")  # fmt: skip
+    return out
+
+
+def _token_rates(f: _File, resources: pd.DataFrame) -> pd.DataFrame:
+    f.refers("usage_resource_id", resources["usage_resource_id"], "usage_resource_id")
+    out = pd.DataFrame({
+        "usage_resource_id": f.text("usage_resource_id"),
+        "tokens_per_unit": f.micro("tokens_per_unit"),
+        "effective_from": f.dates("effective_from"), "effective_to": f.dates("effective_to"),
+    })  # fmt: skip
+    f._check(out["effective_to"].isna() | (out["effective_to"] > out["effective_from"]),
+             "effective_to", "a date after effective_from")  # fmt: skip
+    return out
+
+
+def _rates(f: _File, resources, accounts, assets, level: str | None) -> pd.DataFrame:
+    f.refers("usage_resource_id", resources["usage_resource_id"], "usage_resource_id")
+    f._check(f.text("currency").str.fullmatch(r"[A-Z]{3}").fillna(False), "currency",
+             "an ISO 4217 code like USD")  # fmt: skip
+    out = pd.DataFrame({
+        "account_id": f.text("account_id"), "asset_id": f.text("asset_id"),
+        "usage_resource_id": f.text("usage_resource_id"), "currency": f.text("currency"),
+        "pricing_model": f.text("pricing_model", allowed=PRICING_MODELS),
+        "tier_lower": f.decimals("tier_lower", "0"), "unit_price": f.decimals("unit_price"),
+        "package_size": f.micro("package_size"), "flat_fee": f.decimals("flat_fee", "0"),
+        "effective_from": f.dates("effective_from"), "effective_to": f.dates("effective_to"),
+    })  # fmt: skip
+    if level is None:
+        f.refers("account_id", accounts["account_id"], "account_id")
+        f.refers("asset_id", assets["asset_id"], "asset_id")
+        owner = assets.set_index("asset_id")["account_id"].reindex(out["asset_id"]).to_numpy()
+        f._check(out["asset_id"].isna() | pd.Series(owner == out["account_id"].to_numpy(), index=out.index),
+                 "asset_id", "an asset of the row's account")  # fmt: skip
+        out["level"] = out["asset_id"].notna().map({True: "asset", False: "account"})
+    else:
+        out["level"] = level
+    package = out["pricing_model"].eq("package")
+    f._check(~package | out["package_size"].fillna(0).gt(0), "package_size",
+             "a positive package_size for the package model")  # fmt: skip
+    f._check(out["effective_to"].isna() | (out["effective_to"] > out["effective_from"]),
+             "effective_to", "a date after effective_from")  # fmt: skip
+    return out

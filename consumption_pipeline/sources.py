@@ -1,0 +1,173 @@
+"""Reading the source directory of DOMAIN.md "Inputs": catalog CSVs and usage event files.
+
+Files become text frames; the domain decides what the text means. A file that cannot be read
+at all stops with a `SourceError` naming it; a row that cannot be read is kept as a malformed
+row (the ingest stage quarantines it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from consumption_pipeline.domain.catalog import OPTIONAL_FILES, REQUIRED
+
+EVENT_COLUMNS = [
+    "event_id",
+    "account_id",
+    "asset_id",
+    "usage_resource_id",
+    "quantity",
+    "occurred_at",
+]
+EVENT_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+class SourceError(ValueError):
+    """A source file that cannot be read; the message names the file and what was expected."""
+
+
+def read_catalog(source: Path) -> dict[str, pd.DataFrame]:
+    files = {}
+    for name in REQUIRED:
+        path = Path(source) / name
+        if not path.exists():
+            if name in OPTIONAL_FILES:
+                continue
+            raise SourceError(f"{path}: required catalog file is missing")
+        files[name] = _read_csv_text(path)
+    return files
+
+
+def _read_csv_text(path: Path) -> pd.DataFrame:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SourceError(
+            f"{path}: not UTF-8 text (byte {error.start}): save it as UTF-8"
+        ) from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise SourceError(f"{path}: empty file, expected a header row")
+    header = [h.strip() for h in rows[0]]
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        raise SourceError(f"{path}: line 1: expected comma-separated columns, got {rows[0][0]!r}")
+    for number, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(header):
+            raise SourceError(
+                f"{path}: line {number}: expected {len(header)} fields as in the header, got {len(row)}"
+            )
+    body = [r for r in rows[1:] if r]
+    return pd.DataFrame(body, columns=header, dtype="str") if body else pd.DataFrame(columns=header)
+
+
+def event_files(source: Path) -> list[Path]:
+    folder = Path(source) / "usage"
+    if not folder.is_dir():
+        raise SourceError(f"{folder}: usage folder is missing")
+    files = sorted(p for p in folder.rglob("*") if p.suffix in EVENT_SUFFIXES and p.is_file())
+    if not files:
+        raise SourceError(f"{folder}: no event files (*.csv, *.jsonl, *.parquet)")
+    return files
+
+
+def read_events(path: Path, relative_to: Path | None = None) -> pd.DataFrame:
+    """One event file as a frame: the event columns (text, or numbers/instants from Parquet),
+    `source_file`, `row_number` and `malformed` (why the row could not be read, else NA)."""
+    reader = {".csv": _events_csv, ".jsonl": _events_jsonl, ".parquet": _events_parquet}
+    frame = reader[path.suffix](path)
+    for column in EVENT_COLUMNS:
+        if column not in frame.columns:
+            if column == "asset_id":
+                frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
+            elif frame["malformed"].notna().all() and len(frame):
+                frame[column] = pd.NA
+            else:
+                raise SourceError(f"{path}: missing required column '{column}'")
+    name = str(path.relative_to(relative_to)) if relative_to else path.name
+    frame["source_file"] = name
+    return frame[[*EVENT_COLUMNS, "source_file", "row_number", "malformed"]]
+
+
+def _events_csv(path: Path) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        first = handle.readline().decode("utf-8-sig", errors="replace").strip()
+    header = next(csv.reader([first]), [])
+    if not header:
+        raise SourceError(f"{path}: empty file, expected a header row")
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        raise SourceError(f"{path}: line 1: expected comma-separated columns, got {header[0]!r}")
+    bad: list[tuple[int, str]] = []
+
+    def keep_bad(row) -> str:
+        bad.append(
+            (row.number, f"expected {row.expected_columns} fields, got {row.actual_columns}")
+        )
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_bad),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise SourceError(f"{path}: cannot be read as CSV: {error}") from None
+    good = table.to_pandas()
+    good.columns = [c.strip().lstrip("\ufeff") for c in good.columns]
+    bad_lines = {n for n, _ in bad}
+    lines = [n for n in range(2, len(good) + len(bad) + 2) if n not in bad_lines]
+    good["row_number"] = lines[: len(good)]
+    good["malformed"] = pd.Series(pd.NA, index=good.index, dtype="str")
+    malformed = pd.DataFrame({"row_number": [n for n, _ in bad], "malformed": [w for _, w in bad]})
+    return pd.concat([good, malformed], ignore_index=True)
+
+
+def _events_jsonl(path: Path) -> pd.DataFrame:
+    records, numbers, problems = [], [], []
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                problem = None if isinstance(record, dict) else "not a JSON object"
+            except json.JSONDecodeError as error:
+                record, problem = {}, f"invalid JSON: {error.msg}"
+            records.append(record if problem is None else {})
+            numbers.append(number)
+            problems.append(problem)
+    frame = pd.DataFrame.from_records(records, columns=None) if records else pd.DataFrame()
+    frame = frame.reindex(range(len(records)))
+    for column in frame.columns:
+        frame[column] = _as_text(frame[column])
+    frame["row_number"] = numbers
+    frame["malformed"] = pd.Series(problems, dtype="str")
+    return frame
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """JSON values as text, numbers spelled as written by json (700 and 700.0 stay distinct
+    text; the ingest compares them as values)."""
+    return values.map(
+        lambda v: v if v is None or isinstance(v, str) else json.dumps(v), na_action="ignore"
+    ).astype("str")
+
+
+def _events_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (pa.ArrowInvalid, OSError) as error:
+        raise SourceError(f"{path}: cannot be read as Parquet: {error}") from None
+    frame["row_number"] = range(1, len(frame) + 1)
+    frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    return frame
