@@ -1,0 +1,23 @@
+"""Stage 2 asset: the entitlement buckets that the assetized products grant in a period."""
+
+import dagster as dg
+import pandas as pd
+
+from consumption_pipeline.defs.metadata import table_metadata
+from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
+from consumption_pipeline.domain.buckets import create_buckets
+
+
+def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(partitions_def=periods, deps=["catalog"], group_name="lifecycle")
+    def entitlement_buckets(
+        context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Grant buckets valid in the period (rollover buckets are added by the drawdown)."""
+        buckets = create_buckets(source.catalog(), pd.Timestamp(context.partition_key))
+        warehouse.open().replace_period(
+            context.partition_key, {"entitlement_buckets": buckets}, where={"origin": "grant"}
+        )
+        return dg.MaterializeResult(metadata=table_metadata(buckets))
+
+    return entitlement_buckets

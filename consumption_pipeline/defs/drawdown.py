@@ -1,0 +1,62 @@
+"""Stage 4 assets: usage drawn down against the buckets, the ledger and the bucket balances."""
+
+import dagster as dg
+import pandas as pd
+
+from consumption_pipeline.defs.metadata import table_metadata
+from consumption_pipeline.defs.partitions import previous_period
+from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
+from consumption_pipeline.domain.drawdown import draw_down
+from consumption_pipeline.warehouse import Warehouse
+
+
+def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="drawdown",
+        specs=[
+            dg.AssetSpec("usage_summaries", deps=["rated_usage", "entitlement_buckets"], group_name="lifecycle",
+                         description="Rated usage with what the buckets covered and the overage."),
+            dg.AssetSpec("entitlement_ledger", deps=["rated_usage", "entitlement_buckets"], group_name="lifecycle",
+                         description="Every credit, debit, expiry and rollover of every bucket."),
+            dg.AssetSpec("bucket_balances", group_name="lifecycle",
+                         deps=["rated_usage", "entitlement_buckets",
+                               dg.AssetDep("bucket_balances", partition_mapping=previous_period())],
+                         description="Opening, flows and closing balance of each bucket."),
+        ],
+        partitions_def=periods,
+    )  # fmt: skip
+    def drawdown(
+        context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
+    ):
+        period = pd.Timestamp(context.partition_key)
+        store = warehouse.open()
+        rated = store.read_period("rated_usage", context.partition_key)
+        buckets = store.read_period(
+            "entitlement_buckets", context.partition_key, where={"origin": "grant"}
+        )
+        result = draw_down(rated, buckets, carried_buckets(store, period), source.catalog(), period)
+        store.replace_period(context.partition_key, {
+            "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
+            "bucket_balances": result.bucket_balances,
+        })  # fmt: skip
+        store.replace_period(context.partition_key, {"entitlement_buckets": result.rollover_buckets},
+                             where={"origin": "rollover"})  # fmt: skip
+        overage = result.usage_summaries["overage"].sum()
+        yield dg.MaterializeResult(asset_key="usage_summaries", metadata=table_metadata(
+            result.usage_summaries, total_overage=float(overage)))  # fmt: skip
+        yield dg.MaterializeResult(
+            asset_key="entitlement_ledger", metadata=table_metadata(result.entitlement_ledger)
+        )
+        yield dg.MaterializeResult(asset_key="bucket_balances", metadata=table_metadata(
+            result.bucket_balances, rollover_buckets=len(result.rollover_buckets)))  # fmt: skip
+
+    return drawdown
+
+
+def carried_buckets(store: Warehouse, period: pd.Timestamp) -> pd.DataFrame:
+    """The buckets still open at the end of the previous period, with their closing balance."""
+    previous = (period - pd.offsets.MonthBegin(1)).strftime("%Y-%m-%d")
+    balances = store.read_period("bucket_balances", previous)
+    buckets = store.read_period("entitlement_buckets", previous)
+    still_open = balances.loc[balances["is_open"].astype(bool), ["bucket_id", "closing"]]
+    return buckets.drop(columns=["period"]).merge(still_open, on="bucket_id")

@@ -1,0 +1,42 @@
+"""Resources: where the sources are and which warehouse the stages write."""
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pandas as pd
+
+from consumption_pipeline import sources
+from consumption_pipeline.domain.catalog import Catalog, build_catalog
+from consumption_pipeline.warehouse import Warehouse
+
+
+class SourceDirectory(dg.ConfigurableResource):
+    """The source directory of DOMAIN.md "Inputs" and the billing clock."""
+
+    path: str
+    billing_timezone: str = "UTC"
+    grace_days: int = 3
+    as_of: str = ""
+
+    def catalog(self) -> Catalog:
+        return build_catalog(sources.read_catalog(Path(self.path)))
+
+    def event_files(self) -> list[pd.DataFrame]:
+        root = Path(self.path)
+        return [sources.read_events(p, root) for p in sources.event_files(root)]
+
+    def today(self) -> pd.Timestamp:
+        if self.as_of:
+            return pd.Timestamp(self.as_of)
+        return pd.Timestamp(dt.datetime.now(ZoneInfo(self.billing_timezone)).date())
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The SQL warehouse (any SQLAlchemy URL)."""
+
+    url: str
+
+    def open(self) -> Warehouse:
+        return Warehouse(self.url)

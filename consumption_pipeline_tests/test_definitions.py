@@ -1,0 +1,51 @@
+"""The code location loads, with every stage asset, the billing job and monthly partitions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from consumption_pipeline.definitions import BILLING_JOB, build_defs, defs
+from consumption_pipeline.settings import Settings
+
+LIFECYCLE = [
+    "usage_events", "quarantined_events", "entitlement_buckets", "rated_usage", "usage_summaries",
+    "entitlement_ledger", "bucket_balances", "ratable_summaries", "liable_summaries",
+]  # fmt: skip
+
+
+def test_every_stage_asset_is_defined_and_monthly_partitioned():
+    graph = defs.resolve_asset_graph()
+    for key in LIFECYCLE:
+        node = graph.get(dg.AssetKey(key))
+        assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition), key
+    assert graph.get(dg.AssetKey("catalog")).is_external
+
+
+def test_stages_depend_on_each_other_in_lifecycle_order():
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
+
+    assert {"usage_files", "catalog"} <= parents("usage_events")
+    assert "usage_events" in parents("rated_usage")
+    assert {"rated_usage", "entitlement_buckets", "bucket_balances"} <= parents("bucket_balances")
+    assert "usage_summaries" in parents("liable_summaries")
+
+
+def test_opening_balances_depend_on_the_previous_period():
+    node = defs.resolve_asset_graph().get(dg.AssetKey("bucket_balances"))
+    mapping = node.partition_mappings[dg.AssetKey("bucket_balances")]
+    assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
+
+
+def test_billing_job_selects_every_stage():
+    job = defs.resolve_job_def(BILLING_JOB)
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= set(LIFECYCLE)
+
+
+def test_partitions_follow_the_configured_time_zone_and_first_period():
+    settings = Settings(billing_timezone="Europe/Paris", first_period="2026-01-01")
+    periods = build_defs(settings).resolve_assets_def("entitlement_buckets").partitions_def
+    assert periods.timezone == "Europe/Paris"
+    assert periods.get_first_partition_key() == "2026-01-01"
