@@ -27,6 +27,7 @@ EVENT_COLUMNS = [
     "occurred_at",
 ]
 EVENT_SUFFIXES = (".csv", ".jsonl", ".parquet")
+RAW_TEXT_LIMIT = 500  # characters of an unreadable row kept for the quarantine
 
 
 class SourceError(ValueError):
@@ -61,7 +62,8 @@ def _read_csv_text(path: Path) -> pd.DataFrame:
     for number, row in enumerate(rows[1:], start=2):
         if row and len(row) != len(header):
             raise SourceError(
-                f"{path}: line {number}: expected {len(header)} fields as in the header, got {len(row)}"
+                f"{path}: line {number}: expected {len(header)} fields as in the header, "
+                f"got {len(row)}"
             )
     body = [r for r in rows[1:] if r]
     return pd.DataFrame(body, columns=header, dtype="str") if body else pd.DataFrame(columns=header)
@@ -84,12 +86,9 @@ def read_events(path: Path, relative_to: Path | None = None) -> pd.DataFrame:
     frame = reader[path.suffix](path)
     for column in EVENT_COLUMNS:
         if column not in frame.columns:
-            if column == "asset_id":
-                frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
-            elif frame["malformed"].notna().all() and len(frame):
-                frame[column] = pd.NA
-            else:
+            if column != "asset_id":
                 raise SourceError(f"{path}: missing required column '{column}'")
+            frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
     name = str(path.relative_to(relative_to)) if relative_to else path.name
     frame["source_file"] = name
     return frame[[*EVENT_COLUMNS, "source_file", "row_number", "malformed"]]
@@ -106,9 +105,9 @@ def _events_csv(path: Path) -> pd.DataFrame:
     bad: list[tuple[int, str]] = []
 
     def keep_bad(row) -> str:
-        bad.append(
-            (row.number, f"expected {row.expected_columns} fields, got {row.actual_columns}")
-        )
+        # row.number counts records, the header being 1 (blank lines are not records).
+        problem = f"expected {row.expected_columns} fields, got {row.actual_columns}"
+        bad.append((row.number, f"{problem}: {row.text[:RAW_TEXT_LIMIT]}"))
         return "skip"
 
     try:
@@ -134,25 +133,38 @@ def _events_csv(path: Path) -> pd.DataFrame:
 
 def _events_jsonl(path: Path) -> pd.DataFrame:
     records, numbers, problems = [], [], []
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
-            try:
-                record = json.loads(line)
-                problem = None if isinstance(record, dict) else "not a JSON object"
-            except json.JSONDecodeError as error:
-                record, problem = {}, f"invalid JSON: {error.msg}"
-            records.append(record if problem is None else {})
+            record, problem = _json_object(raw, first=number == 1)
+            if problem is not None:
+                text = raw.decode("utf-8", errors="replace").strip()
+                problem = f"{problem}: {text[:RAW_TEXT_LIMIT]}"
+            records.append(record)
             numbers.append(number)
             problems.append(problem)
-    frame = pd.DataFrame.from_records(records, columns=None) if records else pd.DataFrame()
-    frame = frame.reindex(range(len(records)))
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    # A JSON line has no header: a key missing from every line is a missing field of each event.
+    columns = [*frame.columns, *(c for c in EVENT_COLUMNS if c not in frame.columns)]
+    frame = frame.reindex(index=range(len(records)), columns=columns)
     for column in frame.columns:
         frame[column] = _as_text(frame[column])
     frame["row_number"] = numbers
     frame["malformed"] = pd.Series(problems, dtype="str")
     return frame
+
+
+def _json_object(raw: bytes, first: bool) -> tuple[dict, str | None]:
+    """One JSON line as a dict, or why it is not one (a bad line must not hide the others)."""
+    try:
+        # NaN and Infinity stay text: as floats, pandas would take NaN for a missing value.
+        record = json.loads(raw.decode("utf-8-sig" if first else "utf-8"), parse_constant=str)
+    except UnicodeDecodeError:
+        return {}, "not UTF-8 text"
+    except json.JSONDecodeError as error:
+        return {}, f"invalid JSON: {error.msg}"
+    return (record, None) if isinstance(record, dict) else ({}, "not a JSON object")
 
 
 def _as_text(values: pd.Series) -> pd.Series:

@@ -41,12 +41,10 @@ def create_buckets(catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
 
 
 def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
-    """grant.quantity × asset.quantity in micro-units, exact (Python integers avoid overflow)."""
-    products = [
-        (int(g) * int(a) + MICRO // 2) // MICRO
-        for g, a in zip(grant_micro, asset_micro, strict=True)
-    ]
-    return pd.Series(products, index=grant_micro.index, dtype="object")
+    """grant.quantity × asset.quantity in micro-units, rounded half-up to 6 decimals.
+
+    Object columns hold Python integers, so the product is exact (int64 could overflow)."""
+    return (grant_micro.astype("object") * asset_micro.astype("object") + MICRO // 2) // MICRO
 
 
 def _one_time(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -75,10 +73,9 @@ def _renewing(pairs: pd.DataFrame, period_month: int) -> pd.DataFrame:
     covered = (windows["valid_to"] - windows["valid_from"]).dt.days
     full = (window_end - window_start).dt.days
     partial = windows["prorate"] & (covered < full)
-    windows["granted"] = [
-        (int(g) * int(c)) // (int(f) * MICRO) * MICRO if p else int(g)
-        for g, c, f, p in zip(windows["full_granted"], covered, full, partial, strict=True)
-    ]
+    # floor(granted × days covered / days of the full window), in whole units
+    prorated = windows["full_granted"] * covered.astype("object") // (full.astype("object") * MICRO)
+    windows["granted"] = (prorated * MICRO).where(partial, windows["full_granted"])
     windows["rollover_months"] = k
     return windows
 
@@ -98,7 +95,8 @@ def _finish(buckets: pd.DataFrame) -> pd.DataFrame:
         "binding": buckets["binding"], "priority": buckets["priority"].astype("int64"),
         "granted": from_micro(buckets["granted"].astype("int64")),
         "valid_from": buckets["valid_from"], "valid_to": buckets["valid_to"],
-        "rollover_generation": 0, "parent_bucket_id": pd.Series(pd.NA, index=buckets.index, dtype="str"),
+        "rollover_generation": 0,
+        "parent_bucket_id": pd.Series(pd.NA, index=buckets.index, dtype="str"),
         "rollover": buckets["rollover"], "rollover_cap": from_micro(buckets["rollover_cap"]),
         "max_rollovers": buckets["max_rollovers"].astype("int64"),
         "rollover_months": buckets["rollover_months"].astype("Int64"),

@@ -3,7 +3,9 @@
 Day by day: open the buckets starting that day, close those ending that day (expiry or
 rollover), then draw the day's summaries. Within a day the work is vectorized across accounts:
 summaries competing for the same buckets (same account and drawdown resource) are taken one
-rank at a time, in the order DOMAIN.md gives.
+rank at a time, in the order DOMAIN.md gives. Within a day the ledger reads: credits of opening
+buckets, then per closing bucket its rollover_out and expiry, then the rollover buckets' credits,
+then the debits. Empty moves (a zero balance closing, a zero need) write no entry.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from consumption_pipeline.domain.catalog import Catalog
 from consumption_pipeline.domain.quantities import from_micro, to_micro
 
 NEVER = np.iinfo("int64").max
-LEDGER_COLUMNS = ["entry_id", "bucket_id", "account_id", "entry_date", "sequence", "entry_type",
-                  "quantity", "opening_balance", "closing_balance", "summary_id", "related_bucket_id"]  # fmt: skip
+LEDGER_COLUMNS = [
+    "entry_id", "bucket_id", "account_id", "entry_date", "sequence", "entry_type", "quantity",
+    "opening_balance", "closing_balance", "summary_id", "related_bucket_id",
+]  # fmt: skip
 FLOWS = ["opening", "credited", "debited", "expired", "rolled_over"]
 
 
@@ -42,14 +46,17 @@ def draw_down(
     the end of the previous period with their `closing` balance (empty with no history)."""
     start, end = period_bounds(period)
     book = _Book(_initial_state(buckets, carried, start), start)
-    summaries = _with_draw_order(rated, catalog)
-    for day in pd.date_range(start, end - pd.Timedelta(days=1), freq="D"):
+    by_day = dict(list(_with_draw_order(rated, catalog).groupby("window_date")))
+    # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
+    day = start
+    while day < end:
         book.open_buckets(day)
         book.close_buckets(day)
-        book.draw(summaries[summaries["window_date"].eq(day)])
+        if day in by_day:
+            book.draw(by_day[day])
+        day = min([book.next_change(day, end), *(d for d in by_day if d > day)])
     usage = rated.copy()
-    debited = pd.Series(book.debited_by_summary, dtype="int64")
-    debited_micro = usage["summary_id"].map(debited).fillna(0).astype("int64")
+    debited_micro = usage["summary_id"].map(book.debited_by_summary()).fillna(0).astype("int64")
     usage["debited"] = from_micro(debited_micro)
     usage["overage"] = from_micro(to_micro(usage["drawdown_quantity"]) - debited_micro)
     return Drawdown(usage, book.ledger(period), book.balances(end), book.rollover_buckets())
@@ -58,13 +65,12 @@ def draw_down(
 def _initial_state(
     buckets: pd.DataFrame, carried: pd.DataFrame, start: pd.Timestamp
 ) -> pd.DataFrame:
-    carried = carried.reindex(columns=BUCKET_COLUMNS + ["closing"])
-    fresh = buckets[~buckets["bucket_id"].isin(carried["bucket_id"])]
+    carried = carried.reindex(columns=[*BUCKET_COLUMNS, "closing"]).assign(is_carried=True)
+    fresh = buckets[~buckets["bucket_id"].isin(carried["bucket_id"])].assign(is_carried=False)
+    state = _typed(pd.concat([carried, fresh], ignore_index=True))
+    state["is_carried"] = state["is_carried"].astype(bool)
     # With no history a bucket ending on day 1 is left alone: no rollover is reconstructed.
-    fresh = fresh[fresh["valid_to"].isna() | (fresh["valid_to"] > start)]
-    state = pd.concat(
-        [carried.assign(is_carried=True), fresh.assign(is_carried=False)], ignore_index=True
-    )
+    state = state[state["is_carried"] | state["valid_to"].isna() | (state["valid_to"] > start)]
     state["balance"] = to_micro(state["closing"].fillna(0)).astype("int64")
     state["granted_micro"] = to_micro(state["granted"]).astype("int64")
     state["is_open"], state["is_closed"] = state["is_carried"], False
@@ -74,6 +80,20 @@ def _initial_state(
     state["opening"] = state["balance"]
     state["asset_key"] = state["asset_id"].fillna("")
     return state.drop(columns=["closing"])
+
+
+def _typed(buckets: pd.DataFrame) -> pd.DataFrame:
+    """Bucket columns with one dtype whatever their source (stage 2, a previous period)."""
+    out = buckets.copy()
+    for column in ["valid_from", "valid_to", "asset_end_date"]:
+        out[column] = pd.to_datetime(out[column]).astype("datetime64[s]")
+    for column in ["priority", "rollover_generation", "max_rollovers"]:
+        out[column] = out[column].astype("int64")
+    for column in ["granted", "rollover_cap", "closing"]:
+        if column in out:
+            out[column] = out[column].astype("float64")
+    out["rollover_months"] = out["rollover_months"].astype("Int64")
+    return out
 
 
 def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -106,7 +126,6 @@ class _Book:
     def __init__(self, state: pd.DataFrame, start: pd.Timestamp):
         self.state, self.start = state.reset_index(drop=True), start
         self.entries: list[pd.DataFrame] = []
-        self.debited_by_summary: dict[str, int] = {}
 
     def _log(self, rows: pd.DataFrame, day, entry_type: str, quantity, opening, closing,
              summary_id=None, related=None) -> None:  # fmt: skip
@@ -131,7 +150,7 @@ class _Book:
 
     def close_buckets(self, day: pd.Timestamp) -> None:
         st = self.state
-        closing = st["is_open"] & st["valid_to"].eq(day)
+        closing = st["is_open"] & st["valid_to"].le(day)  # never later than its end
         if not closing.any():
             return
         rows = st[closing].sort_values("bucket_id")
@@ -146,8 +165,9 @@ class _Book:
         moved = pd.Series(np.where(can_roll, moved, 0), index=rows.index)
         children = self._rollover_children(rows[moved > 0], moved[moved > 0], day)
         rolled = rows[moved > 0]
-        self._log(rolled, day, "rollover_out", moved[rolled.index], balance[rolled.index],
-                  balance[rolled.index] - moved[rolled.index], related=children["bucket_id"].to_numpy())  # fmt: skip
+        before, out = balance[rolled.index], moved[rolled.index]
+        self._log(rolled, day, "rollover_out", out, before, before - out,
+                  related=children["bucket_id"].to_numpy())  # fmt: skip
         rest = balance - moved
         expiring = rows[rest > 0]
         self._log(expiring, day, "expired", rest[expiring.index], rest[expiring.index], 0)
@@ -157,7 +177,8 @@ class _Book:
         st.loc[rows.index, "is_open"] = False
         st.loc[rows.index, "is_closed"] = True
         if len(children):
-            self._log(children, day, "credit", children["granted_micro"], 0, children["granted_micro"],
+            granted = children["granted_micro"]
+            self._log(children, day, "credit", granted, 0, granted,
                       related=rolled["bucket_id"].to_numpy())  # fmt: skip
             self.state = pd.concat([st, children], ignore_index=True)
 
@@ -219,10 +240,21 @@ class _Book:
                   summary_id=m["summary_id"].to_numpy())  # fmt: skip
         st.loc[m["pos"].to_numpy(), "balance"] -= take.to_numpy()
         st.loc[m["pos"].to_numpy(), "debited"] += take.to_numpy()
-        for summary_id, amount in take.groupby(m["summary_id"]).sum().items():
-            self.debited_by_summary[summary_id] = self.debited_by_summary.get(summary_id, 0) + int(
-                amount
-            )
+
+    def debited_by_summary(self) -> pd.Series:
+        """Micro-units debited per summary_id, from the debit entries."""
+        debits = [e for e in self.entries if len(e) and e["entry_type"].iat[0] == "debit"]
+        if not debits:
+            return pd.Series(dtype="int64")
+        return pd.concat(debits).groupby("summary_id")["quantity"].sum()
+
+    def next_change(self, day: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
+        """The first day after `day` on which a bucket opens or ends, else `end`."""
+        st = self.state
+        waiting = st["open_on"].where(~st["is_open"] & ~st["is_closed"])
+        ending = st["valid_to"].where(st["is_open"])
+        following = pd.concat([waiting, ending])
+        return min(following[following > day].min(), end) if (following > day).any() else end
 
     def ledger(self, period: pd.Timestamp) -> pd.DataFrame:
         entries = [e for e in self.entries if len(e)]
@@ -247,4 +279,4 @@ class _Book:
 
     def rollover_buckets(self) -> pd.DataFrame:
         rows = self.state[self.state["origin"].eq("rollover")]
-        return rows[BUCKET_COLUMNS].sort_values("bucket_id", ignore_index=True)
+        return _typed(rows[BUCKET_COLUMNS]).sort_values("bucket_id", ignore_index=True)

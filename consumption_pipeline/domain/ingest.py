@@ -3,12 +3,19 @@
 Every event read ends in exactly one place: accepted, a removed duplicate, quarantined with a
 reason, or left to the period of its usage date. Events whose usage date cannot be known
 (malformed rows, unreadable timestamps) are quarantined in every period that reads them.
+
+`event_id` is the idempotency key. Copies of an id are compared as values (quantities in
+micro-units, instants in UTC) where their fields parse, and as raw text where they do not:
+exact copies count once, whether or not the event is billable (the kept copy is accepted or
+quarantined), and an id whose copies differ in anything is a conflict, so no copy is billed.
+A conflicting copy that is unbillable on its own keeps its own reason; the others get `conflict`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from consumption_pipeline.domain.catalog import Catalog
@@ -16,7 +23,8 @@ from consumption_pipeline.domain.quantities import from_micro, parse_quantities
 
 ID_COLUMNS = ["event_id", "account_id", "asset_id", "usage_resource_id"]
 RAW_COLUMNS = [*ID_COLUMNS, "quantity", "occurred_at"]
-PAYLOAD = ["account_id", "asset_key", "usage_resource_id", "quantity_micro", "occurred_ns"]
+PAYLOAD = ["account_id", "asset_id", "usage_resource_id", "quantity_micro", "quantity_unparsed",
+           "occurred_ns", "occurred_unparsed"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -29,20 +37,22 @@ class Ingested:
 def ingest(
     files: list[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
 ) -> Ingested:
-    """Accept, deduplicate and quarantine the events of `period` (its first day) from raw files."""
+    """Accept, deduplicate and quarantine the events of `period` (its month) from raw files."""
+    period = pd.Timestamp(period).to_period("M").to_timestamp()
+    files = files or [
+        pd.DataFrame(columns=[*RAW_COLUMNS, "source_file", "row_number", "malformed"])
+    ]
     events = pd.concat([_parse(f, timezone) for f in files], ignore_index=True)
-    events["reason"] = events["reason"].where(events["reason"].notna(), pd.NA)
     duplicate = _resolve_duplicates(events)
     _check_references(events, catalog)
-    in_period = events["event_period"].eq(period)
-    unplaced = events["event_period"].isna()
-    mine = in_period | unplaced
-    accepted = mine & events["reason"].isna() & ~duplicate
-    quarantined = mine & events["reason"].notna()
+    mine = events["event_period"].eq(period) | events["event_period"].isna()
+    kept = mine & ~duplicate
+    accepted = kept & events["reason"].isna()
+    quarantined = kept & events["reason"].notna()
     counts = {
         "events_read": len(events),
         "accepted": int(accepted.sum()),
-        "duplicates": int((in_period & duplicate & events["reason"].isna()).sum()),
+        "duplicates": int((mine & duplicate).sum()),
         "quarantined": int(quarantined.sum()),
         "other_periods": int((~mine).sum()),
     }
@@ -61,18 +71,27 @@ def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
     frame["event_period"] = frame["usage_date"].dt.to_period("M").dt.to_timestamp()
     frame["quantity_raw"], frame["occurred_at_raw"] = raw["quantity"], raw["occurred_at"]
     frame["source_file"], frame["row_number"] = raw["source_file"], raw["row_number"]
-    reason = raw["malformed"].map(lambda _: "malformed_row", na_action="ignore").astype("str")
+    # Payload values for comparing copies: parsed where possible, else the raw text.
+    bad_time = frame["occurred_at"].isna()
+    instants = frame["occurred_at"].dt.tz_localize(None).to_numpy().view("int64")
+    frame["occurred_ns"] = pd.Series(instants, index=raw.index).where(~bad_time, 0)
+    frame["occurred_unparsed"] = _text(raw["occurred_at"]).fillna("").where(bad_time, "")
+    frame["quantity_unparsed"] = (
+        _text(raw["quantity"]).fillna("").where(quantity_reason.notna(), "")
+    )
+
+    malformed = raw["malformed"].notna()
+    reason = pd.Series(pd.NA, index=raw.index, dtype="str").mask(malformed, "malformed_row")
     frame["detail"] = raw["malformed"].astype("str")
     for column in ["event_id", "account_id", "usage_resource_id"]:
-        reason = reason.fillna(frame[column].isna().map({True: f"missing_{column}", False: pd.NA}))
+        reason = reason.mask(reason.isna() & frame[column].isna(), f"missing_{column}")
     reason = reason.fillna(quantity_reason)
-    bad_time = frame["occurred_at"].isna()
     missing_time = _text(raw["occurred_at"]).isna()
     reason = reason.mask(reason.isna() & bad_time & missing_time, "missing_occurred_at")
     reason = reason.mask(reason.isna() & bad_time, "invalid_occurred_at")
     frame["reason"] = reason
     # Rows that could not be read have no trustworthy date: they belong to no single period.
-    frame.loc[frame["reason"].eq("malformed_row"), "event_period"] = pd.NaT
+    frame.loc[malformed, "event_period"] = pd.NaT
     return frame
 
 
@@ -82,6 +101,7 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _instants(values: pd.Series) -> pd.Series:
+    """Instants in UTC; a timestamp written without an offset is UTC."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     if pd.api.types.is_datetime64_dtype(values.dtype):
@@ -92,31 +112,27 @@ def _instants(values: pd.Series) -> pd.Series:
 
 
 def _resolve_duplicates(events: pd.DataFrame) -> pd.Series:
-    """Mark exact repeats of an event as duplicates and quarantine every copy of a conflict.
-
-    Payloads compare as values: quantities in micro-units, instants in UTC."""
-    valid = events["reason"].isna()
-    keyed = events.loc[valid, ["event_id"]].copy()
-    keyed["asset_key"] = events.loc[valid, "asset_id"].fillna("")
-    for column in ["account_id", "usage_resource_id", "quantity_micro"]:
-        keyed[column] = events.loc[valid, column]
-    keyed["occurred_ns"] = events.loc[valid, "occurred_at"].astype("int64")
-    distinct = keyed.drop_duplicates(["event_id", *PAYLOAD])
-    conflicting = distinct.loc[distinct["event_id"].duplicated(keep=False), "event_id"]
-    conflict = valid & events["event_id"].isin(conflicting)
-    events.loc[conflict, "reason"] = "conflict"
-    events.loc[conflict, "detail"] = "same event_id with a different payload"
-    repeat = keyed.duplicated(["event_id", *PAYLOAD], keep="first")
-    return pd.Series(repeat, index=keyed.index).reindex(events.index, fill_value=False) & ~conflict
+    """Mark exact repeats of an event_id as duplicates; quarantine every copy of a conflict."""
+    keyed = events.loc[events["event_id"].notna() & events["reason"].ne("malformed_row"), PAYLOAD]
+    keyed["id"] = pd.factorize(events.loc[keyed.index, "event_id"])[0]
+    repeat = keyed.duplicated(["id", *PAYLOAD], keep="first")
+    payloads = np.bincount(keyed.loc[~repeat, "id"], minlength=len(keyed))  # distinct, per id
+    conflict = pd.Series(payloads[keyed["id"]] > 1, index=keyed.index)
+    conflict = conflict.reindex(events.index, fill_value=False)
+    marked = conflict & events["reason"].isna()
+    events.loc[marked, "reason"] = "conflict"
+    events.loc[marked, "detail"] = "same event_id with a different payload"
+    return repeat.reindex(events.index, fill_value=False) & ~conflict
 
 
 def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
     pending = events["reason"].isna()
     owner = catalog.assets.set_index("asset_id")["account_id"]
     asset_owner = events["asset_id"].map(owner)
+    resources = catalog.resources["usage_resource_id"]
     checks = [
         ("unknown_account", ~events["account_id"].isin(catalog.accounts["account_id"])),
-        ("unknown_usage_resource", ~events["usage_resource_id"].isin(catalog.resources["usage_resource_id"])),
+        ("unknown_usage_resource", ~events["usage_resource_id"].isin(resources)),
         ("unknown_asset", events["asset_id"].notna() & asset_owner.isna()),
         ("asset_of_another_account", asset_owner.notna() & asset_owner.ne(events["account_id"])),
     ]  # fmt: skip
@@ -127,8 +143,9 @@ def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
 
 
 def _accepted(events: pd.DataFrame) -> pd.DataFrame:
-    out = events[[*ID_COLUMNS, "occurred_at", "usage_date", "source_file", "row_number"]].copy()
+    out = events[[*ID_COLUMNS, "occurred_at", "usage_date", "source_file"]].copy()
     out.insert(4, "quantity", from_micro(events["quantity_micro"]))
+    out["row_number"] = events["row_number"].astype("int64")
     return out.sort_values(["account_id", "usage_date", "event_id"], ignore_index=True)
 
 
@@ -146,7 +163,6 @@ def _quarantined(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def _raw_text(values: pd.Series) -> pd.Series:
-    as_text = values.map(
-        lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v), na_action="ignore"
-    )
-    return as_text.astype("str")
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+        return values.map(lambda v: v.isoformat(), na_action="ignore").astype("str")
+    return values.astype("str").where(values.notna(), pd.NA)

@@ -7,16 +7,23 @@ recovered by rounding.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MICRO = 1_000_000
 DECIMALS = 6
-MAX_QUANTITY = 10**12  # units per event or catalog value; keeps window sums far inside int64
+MAX_QUANTITY = 10**12  # exclusive bound on one event or catalog value; keeps sums inside int64
+_MAX_DIGITS = 12  # digits before the point of a value below MAX_QUANTITY
 
-_PLAIN = r"\s*\+?(\d+)(?:\.(\d*))?\s*"
+# A decimal number as people and JSON write it: ASCII digits, optional sign, point and exponent.
+_NUMBER = (
+    r"^(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]{1,4}))?$"
+)
+_NON_FINITE = r"(?i)^[+-]?(?:s?nan|inf|infinity)$"
 
 
 def to_micro(values: pd.Series) -> pd.Series:
@@ -39,7 +46,7 @@ def parse_quantities(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse text or numbers into micro-units; returns (micro, reason) with reason NA when valid.
 
     Reasons: missing_quantity, invalid_quantity, negative_quantity, non_finite_quantity,
-    too_many_decimals, quantity_too_large.
+    too_many_decimals, quantity_too_large. Invalid values get micro 0.
     """
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         return _parse_numbers(raw.astype("float64"))
@@ -47,54 +54,60 @@ def parse_quantities(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _parse_numbers(x: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Binary floats (Parquet): valid when x is the float nearest to a 6-decimal number."""
     reason = pd.Series(pd.NA, index=x.index, dtype="str")
     micro_f = np.round(x * MICRO)
-    reason[x.isna()] = "missing_quantity"
-    reason[~np.isfinite(x) & x.notna()] = "non_finite_quantity"
     finite = np.isfinite(x)
+    reason[x.isna()] = "missing_quantity"
+    reason[~finite & x.notna()] = "non_finite_quantity"
     reason[finite & (x < 0)] = "negative_quantity"
     reason[finite & (x >= 0) & (micro_f / MICRO != x)] = "too_many_decimals"
-    reason[finite & (x > MAX_QUANTITY)] = "quantity_too_large"
+    reason[finite & (x >= MAX_QUANTITY)] = "quantity_too_large"
     micro = micro_f.where(reason.isna(), 0).astype("int64")
     return micro, reason
 
 
 def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    parts = text.str.extract(f"^{_PLAIN}$")
-    plain = parts[0].notna()
-    whole = parts[0].where(plain, "0")
-    frac = parts[1].fillna("").where(plain, "").str.rstrip("0")
-    reason = pd.Series(pd.NA, index=text.index, dtype="str")
-    reason[plain & (frac.str.len() > DECIMALS)] = "too_many_decimals"
-    reason[plain & (whole.str.lstrip("0").str.len() > 12)] = "quantity_too_large"
-    ok = plain & reason.isna()
-    micro = pd.Series(0, index=text.index, dtype="int64")
-    if ok.any():
-        padded = frac[ok].str.ljust(DECIMALS, "0")
-        micro[ok] = whole[ok].astype("int64") * MICRO + padded.replace("", "0").astype("int64")
-    over = ok & (micro > MAX_QUANTITY * MICRO)
-    reason[over] = "quantity_too_large"
-    rest = ~plain  # rare spellings (exponents, signs, words) go through Decimal one by one
-    for idx in text.index[rest]:
-        micro[idx], reason[idx] = _parse_one(text[idx])
-    micro[reason.notna()] = 0
-    return micro, reason
+    """Decimal text, exactly: the value is significant digits × 10^power, never a float.
 
+    Computed with pyarrow (regex engine in C++) and numpy: no Python loop over the rows."""
+    arrow = pa.array(text, type=pa.string(), from_pandas=True)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    arrow = pc.fill_null(pc.utf8_trim_whitespace(arrow), "")
+    parts = pc.extract_regex(arrow, _NUMBER)
+    sign, whole, frac, exp = (pc.fill_null(pc.struct_field(parts, [i]), "") for i in range(4))
+    digits = pc.utf8_ltrim(pc.binary_join_element_wise(whole, frac, ""), "0")
+    significant = pc.utf8_rtrim(digits, "0")
+    exponent = pc.cast(pc.if_else(pc.equal(exp, ""), "0", pc.utf8_ltrim(exp, "+")), pa.int64())
 
-def _parse_one(text: str) -> tuple[int, str | None]:
-    if not text.strip():
-        return 0, "missing_quantity"
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return 0, "invalid_quantity"
-    if not value.is_finite():
-        return 0, "non_finite_quantity"
-    if value < 0:
-        return 0, "negative_quantity"
-    if value > MAX_QUANTITY:
-        return 0, "quantity_too_large"
-    scaled = value.scaleb(DECIMALS)
-    if scaled != scaled.to_integral_value():
-        return 0, "too_many_decimals"
-    return int(scaled), None
+    def numbers(values: pa.Array) -> np.ndarray:
+        return values.to_numpy(zero_copy_only=False)
+
+    n_significant = numbers(pc.utf8_length(significant))
+    power = (
+        numbers(exponent)
+        - numbers(pc.utf8_length(frac))
+        + (numbers(pc.utf8_length(digits)) - n_significant)
+    )
+    nonzero = n_significant > 0
+    has_digits = numbers(pc.utf8_length(whole)) + numbers(pc.utf8_length(frac)) > 0
+    number = numbers(pc.is_valid(parts)) & has_digits
+    conditions = [  # the first that applies wins
+        numbers(pc.equal(arrow, "")),
+        numbers(pc.match_substring_regex(arrow, _NON_FINITE)),
+        ~number,
+        numbers(pc.equal(sign, "-")) & nonzero,
+        nonzero & (power < -DECIMALS),
+        nonzero & (n_significant + power > _MAX_DIGITS),
+    ]
+    names = ["missing_quantity", "non_finite_quantity", "invalid_quantity", "negative_quantity",
+             "too_many_decimals", "quantity_too_large"]  # fmt: skip
+    reason = np.select(conditions, np.array(names, dtype=object), default=None)
+    ok = pd.isna(reason) & nonzero
+    mantissa = numbers(pc.cast(pc.if_else(pa.array(ok), significant, "0"), pa.int64()))
+    micro = np.where(ok, mantissa * np.power(10, np.where(ok, power + DECIMALS, 0)), 0)
+    return (
+        pd.Series(micro, index=text.index, dtype="int64"),
+        pd.Series(reason, index=text.index, dtype="str"),
+    )

@@ -3,7 +3,8 @@ their overage.
 
 A summary is one (account, asset or none, resource, window). Daily windows are usage dates;
 a monthly window covers the period and is dated on its last day, the date of its token rate,
-its price and its drawdown.
+its price and its drawdown. Where DOMAIN.md is silent: when several rows of one level are in
+effect on a date, the one with the latest `effective_from` wins.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ def _resolve_rates(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 def _finish(s: pd.DataFrame, period: pd.Timestamp) -> pd.DataFrame:
     asset = s["asset_key"].where(s["asset_key"].ne(""), pd.NA)
     summary_id = (
-        s["account_id"] + "|" + s["asset_key"].where(asset.notna(), "-") + "|" + s["usage_resource_id"]
-        + "|" + s["window_start"].dt.strftime("%Y-%m-%d")
+        s["account_id"] + "|" + s["asset_key"].where(asset.notna(), "-") + "|"
+        + s["usage_resource_id"] + "|" + s["window_start"].dt.strftime("%Y-%m-%d")
     )  # fmt: skip
     return pd.DataFrame({
         "summary_id": summary_id, "account_id": s["account_id"], "asset_id": asset,
@@ -169,5 +170,6 @@ def _finish(s: pd.DataFrame, period: pd.Timestamp) -> pd.DataFrame:
         "tokens_per_unit": from_micro(s["tokens_per_unit_micro"]),
         "drawdown_quantity": from_micro(s["drawdown_micro"]), "currency": s["currency"],
         "rate_source": s["rate_source"], "rate_asset_id": s["rate_asset_id"],
-        "rate_effective_from": s["rate_effective_from"], "overage_chargeable": s["overage_chargeable"],
+        "rate_effective_from": s["rate_effective_from"],
+        "overage_chargeable": s["overage_chargeable"],
     }).reset_index(drop=True)  # fmt: skip

@@ -3,6 +3,9 @@
 Overage is priced per (account, asset, drawdown resource) and per rate: when the rate changes
 inside the period each part is priced on its own, its tiers counted from zero. Each ratable line
 is rounded half-up to the currency's minor unit; a liable amount is the sum of its rounded parts.
+Where DOMAIN.md is silent: a period ends on the first day of the next month (half-open), so with
+3 grace days October is final from 4 November; a net unit rate is amount / overage to 6 decimals
+(0 without overage); zero-quantity usage still gives its (asset, resource) a line owing zero.
 """
 
 from __future__ import annotations
@@ -54,10 +57,8 @@ def _status(period: pd.Timestamp, as_of: pd.Timestamp, grace_days: int) -> str:
 
 def _ratable(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     charged = frame[frame["overage_micro"] > 0]
-    parts = (
-        charged.groupby([*LINE, *RATE, "currency", "overage_chargeable"], dropna=False)["overage_micro"]
-        .sum().reset_index()
-    )  # fmt: skip
+    keys = [*LINE, *RATE, "currency", "overage_chargeable"]
+    parts = charged.groupby(keys, dropna=False)["overage_micro"].sum().reset_index()
     rows = [_price_part(part, catalog) for part in parts.itertuples(index=False)]
     columns = ["account_id", "asset_id", "usage_resource_id", *RATE, "pricing_model",
                "overage_quantity", "net_unit_rate", "amount", "currency"]  # fmt: skip
@@ -67,7 +68,7 @@ def _ratable(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 def _price_part(part, catalog: Catalog) -> dict:
     asset = part.asset_key or None
     quantity = micro_to_decimal(part.overage_micro)
-    model, amount = None, Decimal(0)
+    model, amount = None, round_money(Decimal(0), part.currency)
     if pd.isna(part.rate_source):
         if part.overage_chargeable:
             raise PricingError(
@@ -84,7 +85,8 @@ def _price_part(part, catalog: Catalog) -> dict:
             size = None if pd.isna(size) else micro_to_decimal(size)
             amount = round_money(price(quantity, model, tiers, size), part.currency)
     return {
-        "account_id": part.account_id, "asset_id": asset, "usage_resource_id": part.drawdown_resource_id,
+        "account_id": part.account_id, "asset_id": asset,
+        "usage_resource_id": part.drawdown_resource_id,
         "rate_source": None if pd.isna(part.rate_source) else part.rate_source,
         "rate_asset_id": None if pd.isna(part.rate_asset_id) else part.rate_asset_id,
         "rate_effective_from": part.rate_effective_from, "pricing_model": model,
@@ -97,8 +99,10 @@ def _price_part(part, catalog: Catalog) -> dict:
 def _rate_rows(part, catalog: Catalog) -> pd.DataFrame:
     rates = catalog.rates
     match = (
-        rates["level"].eq(part.rate_source) & rates["usage_resource_id"].eq(part.drawdown_resource_id)
-        & rates["currency"].eq(part.currency) & rates["effective_from"].eq(part.rate_effective_from)
+        rates["level"].eq(part.rate_source)
+        & rates["usage_resource_id"].eq(part.drawdown_resource_id)
+        & rates["currency"].eq(part.currency)
+        & rates["effective_from"].eq(part.rate_effective_from)
     )  # fmt: skip
     if part.rate_source != "price_book":
         match &= rates["account_id"].eq(part.account_id)

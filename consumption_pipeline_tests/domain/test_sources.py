@@ -1,0 +1,235 @@
+"""DOMAIN.md "Inputs": reading the source directory, with real files, into stage 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from consumption_pipeline import sources
+from consumption_pipeline.domain.catalog import build_catalog
+from consumption_pipeline.domain.ingest import ingest
+from consumption_pipeline_tests.builders import acme_catalog
+
+OCTOBER = pd.Timestamp("2026-10-01")
+HEADER = "event_id,account_id,asset_id,usage_resource_id,quantity,occurred_at"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def jsonl(path: Path, *records: dict | str) -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    return write(path, "\n".join(lines) + "\n")
+
+
+def record(event_id: str, quantity=1, occurred_at="2026-10-05T10:00:00Z", **fields) -> dict:
+    return {"event_id": event_id, "account_id": "ACME", "usage_resource_id": "credits",
+            "quantity": quantity, "occurred_at": occurred_at, **fields}  # fmt: skip
+
+
+def ingest_dir(root: Path, timezone: str = "UTC"):
+    frames = [sources.read_events(p, root) for p in sources.event_files(root)]
+    return ingest(frames, acme_catalog(), OCTOBER, timezone)
+
+
+# --- event files -----------------------------------------------------------------------------
+
+
+def test_csv_row_with_the_wrong_number_of_fields_is_quarantined_as_malformed(tmp_path):
+    # Row 3 has 7 fields and row 5 has 5 (the header is row 1, with 6): both quarantined
+    # `malformed_row` with their row numbers; rows 2 and 4 are accepted.
+    write(tmp_path / "usage" / "gateway.csv", "\n".join([
+        HEADER,
+        "E1,ACME,,credits,1,2026-10-05T10:00:00Z",
+        "E2,ACME,,credits,1,2026-10-05T10:00:00Z,surprise",
+        "E3,ACME,,credits,2,2026-10-05T10:00:00Z",
+        "E4,ACME,credits,1,2026-10-05T10:00:00Z",
+    ]) + "\n")  # fmt: skip
+    result = ingest_dir(tmp_path)
+    q = result.quarantined_events
+    assert q[["reason", "source_file", "row_number"]].values.tolist() == [
+        ["malformed_row", "usage/gateway.csv", 3],
+        ["malformed_row", "usage/gateway.csv", 5],
+    ]
+    assert q["detail"].tolist()[0] == (
+        "expected 6 fields, got 7: E2,ACME,,credits,1,2026-10-05T10:00:00Z,surprise"
+    )
+    assert result.usage_events["event_id"].tolist() == ["E1", "E3"]
+    assert result.usage_events["row_number"].tolist() == [2, 4]
+    assert result.reconciliation == {
+        "events_read": 4, "accepted": 2, "duplicates": 0, "quarantined": 2, "other_periods": 0,
+    }  # fmt: skip
+
+
+def test_jsonl_line_that_does_not_parse_is_quarantined_as_malformed(tmp_path):
+    # Line 2 is truncated JSON, line 3 a JSON array: both malformed, with their line numbers.
+    jsonl(tmp_path / "usage" / "stream.jsonl",
+          record("J1"), '{"event_id": "J2", "quantity": 1', "[1, 2]", record("J4"))  # fmt: skip
+    result = ingest_dir(tmp_path)
+    q = result.quarantined_events
+    assert q[["reason", "row_number"]].values.tolist() == [
+        ["malformed_row", 2],
+        ["malformed_row", 3],
+    ]
+    assert q["detail"].iloc[1] == "not a JSON object: [1, 2]"
+    assert result.usage_events["event_id"].tolist() == ["J1", "J4"]
+
+
+def test_jsonl_key_missing_from_every_line_is_a_missing_field_not_a_broken_file(tmp_path):
+    # JSON lines have no header: a line without "quantity" is one event missing a field.
+    jsonl(tmp_path / "usage" / "stream.jsonl", {k: v for k, v in record("J1").items()
+                                                if k != "quantity"})  # fmt: skip
+    result = ingest_dir(tmp_path)
+    assert result.quarantined_events["reason"].tolist() == ["missing_quantity"]
+
+
+def test_exact_duplicates_across_formats_count_once(tmp_path):
+    # The same event as CSV text "700", JSON number 700.0 (at 12:00+02:00) and a Parquet
+    # float 700.0 with a UTC timestamp: 3 read = 1 accepted + 2 duplicates.
+    write(tmp_path / "usage" / "a.csv", HEADER + "\nE1,ACME,,credits,700,2026-10-05T10:00:00Z\n")
+    jsonl(tmp_path / "usage" / "b.jsonl", record("E1", 700.0, "2026-10-05T12:00:00+02:00"))
+    pd.DataFrame({
+        "event_id": ["E1"], "account_id": ["ACME"], "asset_id": [None],
+        "usage_resource_id": ["credits"], "quantity": [700.0],
+        "occurred_at": pd.to_datetime(["2026-10-05T10:00:00Z"]),
+    }).to_parquet(tmp_path / "usage" / "c.parquet")  # fmt: skip
+    result = ingest_dir(tmp_path)
+    assert result.reconciliation == {
+        "events_read": 3, "accepted": 1, "duplicates": 2, "quarantined": 0, "other_periods": 0,
+    }  # fmt: skip
+    assert result.usage_events["source_file"].tolist() == ["usage/a.csv"]
+
+
+def test_parquet_numbers_and_naive_timestamps(tmp_path):
+    # Parquet carries typed values: 0.1 and 0.2 (exactly 300,000 micro-units together),
+    # a NaN (missing), -1 (negative); a naive timestamp is UTC: 31 Oct 23:30 stays October's.
+    (tmp_path / "usage").mkdir()
+    pd.DataFrame({
+        "event_id": ["P1", "P2", "P3", "P4"], "account_id": ["ACME"] * 4,
+        "usage_resource_id": ["credits"] * 4, "quantity": [0.1, 0.2, float("nan"), -1.0],
+        "occurred_at": pd.to_datetime(["2026-10-31T23:30:00"] * 4),
+    }).to_parquet(tmp_path / "usage" / "p.parquet")  # fmt: skip
+    result = ingest_dir(tmp_path)
+    assert result.usage_events["event_id"].tolist() == ["P1", "P2"]
+    assert (result.usage_events["quantity"] * 1_000_000).round().sum() == 300_000
+    assert result.usage_events["usage_date"].tolist() == [pd.Timestamp("2026-10-31")] * 2
+    assert result.quarantined_events["reason"].tolist() == ["missing_quantity", "negative_quantity"]
+
+
+def test_csv_with_a_byte_order_mark_and_padded_cells(tmp_path):
+    # Spreadsheet exports start with a BOM and may pad cells: "E1" and " 5 " still read.
+    path = tmp_path / "usage" / "excel.csv"
+    path.parent.mkdir()
+    path.write_bytes(("\ufeff" + HEADER + "\n E1 ,ACME,, credits , 5 ,2026-10-05\n").encode())
+    result = ingest_dir(tmp_path)
+    assert result.usage_events[["event_id", "usage_resource_id", "quantity"]].values.tolist() == [
+        ["E1", "credits", 5.0]
+    ]
+
+
+def test_csv_without_a_required_column_is_an_error_naming_file_and_column(tmp_path):
+    path = write(tmp_path / "usage" / "x.csv", "event_id,account_id,usage_resource_id,quantity\n")
+    with pytest.raises(sources.SourceError, match=r"x\.csv.*'occurred_at'"):
+        sources.read_events(path)
+
+
+def test_csv_without_asset_id_column_reads_as_no_asset(tmp_path):
+    path = write(tmp_path / "e.csv", "event_id,account_id,usage_resource_id,quantity,occurred_at\n"
+                 "E1,ACME,credits,1,2026-10-05\n")  # fmt: skip
+    frame = sources.read_events(path)
+    assert frame["asset_id"].isna().tolist() == [True]
+
+
+def test_event_files_finds_csv_jsonl_and_parquet_under_usage_sorted(tmp_path):
+    for name in ["b.csv", "a.jsonl", "sub/c.parquet", "notes.txt"]:
+        write(tmp_path / "usage" / name, "")
+    found = [p.relative_to(tmp_path).as_posix() for p in sources.event_files(tmp_path)]
+    assert found == ["usage/a.jsonl", "usage/b.csv", "usage/sub/c.parquet"]
+
+
+def test_missing_usage_folder_is_an_error(tmp_path):
+    with pytest.raises(sources.SourceError, match="usage folder is missing"):
+        sources.event_files(tmp_path)
+
+
+# --- catalog files ---------------------------------------------------------------------------
+
+CATALOG_FILES = {
+    "accounts.csv": "account_id,account_name,currency\nACME,Acme,USD\n",
+    "usage_resources.csv": "usage_resource_id,name,unit_of_measure,notes\n"
+    "credits,Credits,credit,x\n",
+    "products.csv": "product_id,product_name\nPRO,Pro\n",
+    "product_grants.csv": "grant_id,product_id,usage_resource_id,quantity,renewal\n"
+    "G,PRO,credits,1000,monthly\n",
+    "assets.csv": "asset_id,account_id,product_id,quantity,start_date\nA1,ACME,PRO,1,2026-09-01\n",
+    "price_book.csv": "usage_resource_id,currency,pricing_model,unit_price,effective_from\n"
+    "credits,USD,per_unit,0.02,2026-01-01\n",
+}
+
+
+def test_token_rates_and_negotiated_rates_may_be_absent(tmp_path):
+    for name, text in CATALOG_FILES.items():
+        write(tmp_path / name, text)
+    files = sources.read_catalog(tmp_path)
+    assert set(files) == set(CATALOG_FILES)
+    catalog = build_catalog(files)
+    assert catalog.token_rates.empty
+    assert catalog.rates["level"].tolist() == ["price_book"]
+
+
+def test_required_catalog_file_missing_is_an_error_naming_it(tmp_path):
+    for name, text in CATALOG_FILES.items():
+        if name != "assets.csv":
+            write(tmp_path / name, text)
+    with pytest.raises(sources.SourceError, match=r"assets\.csv: required catalog file"):
+        sources.read_catalog(tmp_path)
+
+
+def test_catalog_row_with_the_wrong_number_of_fields_is_an_error_naming_the_line(tmp_path):
+    for name, text in CATALOG_FILES.items():
+        write(tmp_path / name, text)
+    write(tmp_path / "products.csv", "product_id,product_name\nPRO,Pro\nPACK,Pack,extra\n")
+    with pytest.raises(sources.SourceError, match=r"products\.csv: line 3: expected 2 fields"):
+        sources.read_catalog(tmp_path)
+
+
+def test_catalog_quoted_cells_keep_their_commas(tmp_path):
+    for name, text in CATALOG_FILES.items():
+        write(tmp_path / name, text)
+    write(tmp_path / "products.csv", 'product_id,product_name\nPRO,"Pro, yearly"\n')
+    assert sources.read_catalog(tmp_path)["products.csv"]["product_name"].tolist() == [
+        "Pro, yearly"
+    ]
+
+
+def test_jsonl_line_that_is_not_utf8_is_malformed_and_the_others_still_read(tmp_path):
+    # A corrupted byte on line 2 must not turn into a silently altered event id.
+    path = tmp_path / "usage" / "stream.jsonl"
+    path.parent.mkdir()
+    good = json.dumps(record("J1")).encode()
+    bad = json.dumps(record("J\u00e92")).encode().replace(b"\\u00e9", b"\xe9")
+    path.write_bytes(good + b"\n" + bad + b"\n")
+    result = ingest_dir(tmp_path)
+    assert result.usage_events["event_id"].tolist() == ["J1"]
+    q = result.quarantined_events
+    assert (q["reason"].iloc[0], q["row_number"].iloc[0]) == ("malformed_row", 2)
+    assert q["detail"].iloc[0].startswith("not UTF-8 text")
+
+
+def test_jsonl_values_are_read_as_written(tmp_path):
+    # Numbers keep their JSON spelling until the ingest compares them as values; a JSON NaN is
+    # a non-finite quantity, a string quantity is parsed like CSV text.
+    jsonl(tmp_path / "usage" / "s.jsonl", record("J1", 2.5), record("J2", "2.5"),
+          '{"event_id": "J3", "account_id": "ACME", "usage_resource_id": "credits", '
+          '"quantity": NaN, "occurred_at": "2026-10-05T10:00:00Z"}')  # fmt: skip
+    frame = sources.read_events(tmp_path / "usage" / "s.jsonl")
+    assert frame["quantity"].tolist() == ["2.5", "2.5", "NaN"]
+    result = ingest_dir(tmp_path)
+    assert result.usage_events["quantity"].tolist() == [2.5, 2.5]
+    assert result.quarantined_events["reason"].tolist() == ["non_finite_quantity"]
