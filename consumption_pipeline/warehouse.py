@@ -78,20 +78,27 @@ class Warehouse:
         self,
         period: str,
         frames: dict[str, pd.DataFrame],
-        where: dict[str, str] | None = None,
+        where: dict[str, dict[str, str]] | None = None,
     ) -> None:
         """In ONE transaction, for each table in `frames`: delete its rows of `period` (only those
-        matching `where`, if given), then insert the frame. All tables are replaced, or none.
+        matching `where[table]`, if given), then insert the frame. All tables are replaced, or
+        none.
 
         A frame may omit columns (NULL) and `period`/`where` columns (filled in); if present they
         must hold exactly those values, or a re-run would leave rows the delete does not reach.
         """
         day, where = _period(period), where or {}
-        wires = {name: _to_wire(_table(name), frame, day, where) for name, frame in frames.items()}
+        unknown = set(where) - set(frames)
+        if unknown:
+            raise ValueError(f"where names tables that are not replaced: {sorted(unknown)}")
+        wires = {
+            name: _to_wire(_table(name), frame, day, where.get(name, {}))
+            for name, frame in frames.items()
+        }
         with self.engine.begin() as conn:
             for name, wire in wires.items():
                 table = TABLES[name]
-                matching = [table.c[column] == value for column, value in where.items()]
+                matching = [table.c[c] == value for c, value in where.get(name, {}).items()]
                 conn.execute(table.delete().where(table.c.period == day, *matching))
                 if wire.num_rows:
                     (self._copy_in if self._postgres else self._insert_many)(conn, name, wire)

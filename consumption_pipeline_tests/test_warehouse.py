@@ -229,7 +229,9 @@ def test_where_limits_the_delete_to_matching_rows(warehouse: Warehouse):
     warehouse.replace_period(OCT, {"usage_events": events(OCT, ["acme", "acme", "globex"])})
     # The frame has no account_id: the warehouse fills it from `where`.
     replacement = events(OCT, ["x"], quantity=5.0).drop(columns="account_id")
-    warehouse.replace_period(OCT, {"usage_events": replacement}, where={"account_id": "acme"})
+    warehouse.replace_period(
+        OCT, {"usage_events": replacement}, where={"usage_events": {"account_id": "acme"}}
+    )
 
     got = warehouse.read_period("usage_events", OCT)
     assert sorted(zip(got["account_id"], got["quantity"], strict=True)) == [
@@ -242,7 +244,9 @@ def test_where_limits_the_delete_to_matching_rows(warehouse: Warehouse):
 def test_rows_outside_where_are_refused(warehouse: Warehouse):
     with pytest.raises(ValueError, match=r"usage_events\.account_id"):
         warehouse.replace_period(
-            OCT, {"usage_events": events(OCT, ["globex"])}, where={"account_id": "acme"}
+            OCT,
+            {"usage_events": events(OCT, ["globex"])},
+            where={"usage_events": {"account_id": "acme"}},
         )
 
 

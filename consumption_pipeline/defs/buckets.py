@@ -16,7 +16,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         """Grant buckets valid in the period (rollover buckets are added by the drawdown)."""
         buckets = create_buckets(source.catalog(), pd.Timestamp(context.partition_key))
         warehouse.open().replace_period(
-            context.partition_key, {"entitlement_buckets": buckets}, where={"origin": "grant"}
+            context.partition_key, {"entitlement_buckets": buckets}, where={"entitlement_buckets": {"origin": "grant"}}
         )
         return dg.MaterializeResult(metadata=table_metadata(buckets))
 

@@ -35,12 +35,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             "entitlement_buckets", context.partition_key, where={"origin": "grant"}
         )
         result = draw_down(rated, buckets, carried_buckets(store, period), source.catalog(), period)
+        # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
         store.replace_period(context.partition_key, {
             "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
-            "bucket_balances": result.bucket_balances,
-        })  # fmt: skip
-        store.replace_period(context.partition_key, {"entitlement_buckets": result.rollover_buckets},
-                             where={"origin": "rollover"})  # fmt: skip
+            "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
+        }, where={"entitlement_buckets": {"origin": "rollover"}})  # fmt: skip
         overage = result.usage_summaries["overage"].sum()
         yield dg.MaterializeResult(asset_key="usage_summaries", metadata=table_metadata(
             result.usage_summaries, total_overage=float(overage)))  # fmt: skip

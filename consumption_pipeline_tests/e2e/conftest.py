@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ import sqlalchemy as sa
 from consumption_pipeline.settings import DEFAULT_SOURCE
 from consumption_pipeline_tests.conftest import POSTGRES_SERVER
 
+BACKENDS = ["sqlite", "postgresql"]
+
 
 @pytest.fixture(autouse=True)
 def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -23,11 +26,11 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty warehouse: a SQLite file, or a new PostgreSQL database (never skipped)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+@contextlib.contextmanager
+def fresh_warehouse(backend: str, folder: Path) -> Iterator[str]:
+    """A new, empty warehouse: a SQLite file, or a new PostgreSQL database (never skipped)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'warehouse.db'}"
         return
     name = f"cp_e2e_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
@@ -42,6 +45,12 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_warehouse(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

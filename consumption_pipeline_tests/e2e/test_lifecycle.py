@@ -12,6 +12,7 @@ from consumption_pipeline.cli import main
 from consumption_pipeline.settings import DEFAULT_SOURCE
 from consumption_pipeline.tables import TABLES
 from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline_tests.e2e.conftest import BACKENDS, fresh_warehouse
 
 PERIODS = ["2026-09-01", "2026-10-01", "2026-11-01"]
 
@@ -29,22 +30,25 @@ def snapshot(url: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+SAMPLE_RUN = ["--from", "2026-09", "--to", "2026-11", "--as-of", "2026-11-25"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def sample_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The shipped sample run once per backend through the CLI: (warehouse URL, Dagster home)."""
+    folder = tmp_path_factory.mktemp(request.param)
+    home = folder / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as env, fresh_warehouse(request.param, folder) as url:
+        env.setenv("DAGSTER_HOME", str(home))
+        assert run(DEFAULT_SOURCE, url, *SAMPLE_RUN) == 0
+        yield url, home
+
+
 @pytest.fixture
-def sample_warehouse(warehouse_url: str) -> str:
-    assert (
-        run(
-            DEFAULT_SOURCE,
-            warehouse_url,
-            "--from",
-            "2026-09",
-            "--to",
-            "2026-11",
-            "--as-of",
-            "2026-11-25",
-        )
-        == 0
-    )
-    return warehouse_url
+def sample_warehouse(sample_run) -> str:
+    return sample_run[0]
 
 
 def test_worked_example_is_billed_to_the_cent(sample_warehouse: str):
@@ -104,26 +108,14 @@ def test_quarantined_events_carry_reason_file_and_row(sample_warehouse: str):
 
 def test_rerunning_the_periods_leaves_every_table_identical(sample_warehouse: str):
     before = snapshot(sample_warehouse)
-    assert (
-        run(
-            DEFAULT_SOURCE,
-            sample_warehouse,
-            "--from",
-            "2026-09",
-            "--to",
-            "2026-11",
-            "--as-of",
-            "2026-11-25",
-        )
-        == 0
-    )
+    assert run(DEFAULT_SOURCE, sample_warehouse, *SAMPLE_RUN) == 0
     after = snapshot(sample_warehouse)
     for name in TABLES:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
 
 
-def test_materializations_carry_row_counts_and_previews(sample_warehouse: str):
-    instance = dg.DagsterInstance.get()
+def test_materializations_carry_row_counts_and_previews(sample_run):
+    instance = dg.DagsterInstance.from_config(str(sample_run[1]))
     event = instance.get_latest_materialization_event(dg.AssetKey("liable_summaries"))
     metadata = event.asset_materialization.metadata
     assert event.asset_materialization.partition == "2026-11-01"
