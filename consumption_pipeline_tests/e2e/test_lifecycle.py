@@ -104,6 +104,7 @@ def test_quarantined_events_carry_reason_file_and_row(sample_warehouse: str):
     assert by_id.loc["gw-90005", "reason"] == "asset_of_another_account"
     assert set(by_id.loc["gw-90002", "reason"]) == {"conflict"}
     assert by_id.loc["gw-90006", "source_file"] == "usage/gateway_export.csv"
+    assert by_id.loc["gw-90006", "row_number"] == 108  # line 108 of the file, header = line 1
 
 
 def test_rerunning_the_periods_leaves_every_table_identical(sample_warehouse: str):
