@@ -115,6 +115,16 @@ def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     return s
 
 
+def _greedy(need: np.ndarray, balance: np.ndarray, summary: np.ndarray) -> np.ndarray:
+    """Each summary takes min(balance, still needed) from its buckets in order (rows of one
+    summary are contiguous and ordered)."""
+    before = np.cumsum(balance) - balance
+    first = np.r_[True, summary[1:] != summary[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(summary)), 0))
+    before -= before[start]
+    return np.clip(need - before, 0, balance)
+
+
 def _day_number(dates: pd.Series) -> np.ndarray:
     days = dates.astype("datetime64[s]").to_numpy().astype("datetime64[D]").astype("int64")
     return np.where(dates.isna().to_numpy(), NEVER, days)
@@ -205,26 +215,50 @@ class _Book:
         return children
 
     def draw(self, day_summaries: pd.DataFrame) -> None:
-        for _, batch in day_summaries.groupby("rank", sort=True):
-            self._draw_batch(batch)
+        """Draw the day's summaries rank by rank; the live buckets are matched once per day and
+        only their balances change between ranks."""
+        m = self._candidates(day_summaries)
+        if m is None:
+            return
+        st = self.state
+        balance, pos = st["balance"].to_numpy(copy=True), m["pos"].to_numpy()
+        need, ranks = m["need"].to_numpy(), m["rank"].to_numpy()
+        summary = pd.factorize(m["summary_id"])[0]
+        take, opening = np.zeros(len(m), "int64"), np.zeros(len(m), "int64")
+        edges = np.flatnonzero(np.diff(ranks)) + 1
+        # Within one rank a bucket serves at most one summary: buckets belong to one account and
+        # resource, and a rank holds one summary per account and drawdown resource.
+        for a, b in zip(np.r_[0, edges], np.r_[edges, len(m)], strict=True):
+            opening[a:b] = balance[pos[a:b]]
+            take[a:b] = _greedy(need[a:b], opening[a:b], summary[a:b])
+            balance[pos[a:b]] -= take[a:b]
+        drawn = take > 0
+        m = m[drawn]
+        self._log(m, m["window_date"].to_numpy(), "debit", take[drawn], opening[drawn],
+                  opening[drawn] - take[drawn], summary_id=m["summary_id"].to_numpy())  # fmt: skip
+        st["debited"] += st["balance"].to_numpy() - balance
+        st["balance"] = balance
 
-    def _draw_batch(self, batch: pd.DataFrame) -> None:
+    def _candidates(self, day_summaries: pd.DataFrame) -> pd.DataFrame | None:
+        """Every (summary, eligible open bucket) pair of the day, in draw order: by rank, then
+        per summary by priority, the drawdown order, rollover before fresh, bucket id."""
         st = self.state
         live = st[st["is_open"] & (st["balance"] > 0)]
-        if not len(live) or not (batch["need"] > 0).any():
-            return
+        wanted = day_summaries[day_summaries["need"] > 0]
+        if not len(live) or not len(wanted):
+            return None
         candidates = live.reset_index(names="pos").rename(
             columns={"usage_resource_id": "drawdown_resource_id", "asset_key": "bucket_asset_key"}
         )
-        m = batch[batch["need"] > 0].merge(
+        m = wanted.merge(
             candidates[["pos", "bucket_id", "account_id", "drawdown_resource_id", "binding",
                         "bucket_asset_key", "priority", "valid_from", "valid_to",
-                        "rollover_generation", "balance"]],
+                        "rollover_generation"]],
             on=["account_id", "drawdown_resource_id"],
         )  # fmt: skip
         m = m[m["binding"].eq("account") | m["bucket_asset_key"].eq(m["asset_key"])]
         if not len(m):
-            return
+            return None
         starts, ends = _day_number(m["valid_from"]), _day_number(m["valid_to"])
         m["order_key"] = np.select(
             [m["bucket_order"].eq("expiring_first"), m["bucket_order"].eq("granted_first")],
@@ -232,14 +266,8 @@ class _Book:
             -starts,
         )
         m["fresh"] = m["rollover_generation"].eq(0)
-        m = m.sort_values(["summary_id", "priority", "order_key", "fresh", "bucket_id"])
-        before = m.groupby("summary_id")["balance"].cumsum() - m["balance"]
-        take = np.clip(m["need"] - before, 0, m["balance"])
-        m, take = m[take > 0], take[take > 0]
-        self._log(m, m["window_date"].to_numpy(), "debit", take, m["balance"], m["balance"] - take,
-                  summary_id=m["summary_id"].to_numpy())  # fmt: skip
-        st.loc[m["pos"].to_numpy(), "balance"] -= take.to_numpy()
-        st.loc[m["pos"].to_numpy(), "debited"] += take.to_numpy()
+        keys = ["rank", "summary_id", "priority", "order_key", "fresh", "bucket_id"]
+        return m.sort_values(keys, ignore_index=True)
 
     def debited_by_summary(self) -> pd.Series:
         """Micro-units debited per summary_id, from the debit entries."""

@@ -59,56 +59,64 @@ def _ratable(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     charged = frame[frame["overage_micro"] > 0]
     keys = [*LINE, *RATE, "currency", "overage_chargeable"]
     parts = charged.groupby(keys, dropna=False)["overage_micro"].sum().reset_index()
-    rows = [_price_part(part, catalog) for part in parts.itertuples(index=False)]
-    columns = ["account_id", "asset_id", "usage_resource_id", *RATE, "pricing_model",
-               "overage_quantity", "net_unit_rate", "amount", "currency"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    rates = _rate_book(catalog.rates)
+    priced = [_price_part(part, rates) for part in parts.to_dict("records")]
+    out = pd.DataFrame({
+        "account_id": parts["account_id"],
+        "asset_id": parts["asset_key"].where(parts["asset_key"].ne(""), pd.NA),
+        "usage_resource_id": parts["drawdown_resource_id"],
+        "rate_source": parts["rate_source"], "rate_asset_id": parts["rate_asset_id"],
+        "rate_effective_from": parts["rate_effective_from"],
+        "pricing_model": pd.Series([m for m, _ in priced], index=parts.index, dtype="str"),
+        "overage_quantity": from_micro(parts["overage_micro"]),
+        "net_unit_rate": [_unit_rate(a, o) for (_, a), o in zip(priced, parts["overage_micro"], strict=True)],
+        "amount": pd.Series([a for _, a in priced], index=parts.index, dtype="object"),
+        "currency": parts["currency"],
+    })  # fmt: skip
+    return out.reset_index(drop=True)
 
 
-def _price_part(part, catalog: Catalog) -> dict:
-    asset = part.asset_key or None
-    quantity = micro_to_decimal(part.overage_micro)
-    model, amount = None, round_money(Decimal(0), part.currency)
-    if pd.isna(part.rate_source):
-        if part.overage_chargeable:
+def _rate_book(rates: pd.DataFrame) -> dict[tuple, tuple[str, list[Tier], Decimal | None]]:
+    """Each rate (its level, owner, resource, currency and start) with its model and tiers."""
+    book: dict[tuple, tuple[str, list[Tier], Decimal | None]] = {}
+    for row in rates.to_dict("records"):
+        owner = "" if row["level"] == "price_book" else row["account_id"]
+        asset = row["asset_id"] if row["level"] == "asset" else ""
+        key = (
+            row["level"],
+            owner,
+            asset,
+            row["usage_resource_id"],
+            row["currency"],
+            row["effective_from"],
+        )
+        size = None if pd.isna(row["package_size"]) else micro_to_decimal(row["package_size"])
+        model, tiers, _ = book.setdefault(key, (row["pricing_model"], [], size))
+        tiers.append(Tier(row["tier_lower"], row["unit_price"], row["flat_fee"]))
+    return book
+
+
+def _price_part(part: dict, rates: dict) -> tuple[str | None, Decimal]:
+    """The pricing model and rounded amount of one part of a line's overage."""
+    currency, zero = part["currency"], round_money(Decimal(0), part["currency"])
+    quantity = micro_to_decimal(part["overage_micro"])
+    if pd.isna(part["rate_source"]):
+        if part["overage_chargeable"]:
+            asset = part["asset_key"]
             raise PricingError(
-                f"no price for usage resource '{part.drawdown_resource_id}' in {part.currency} for "
-                f"account '{part.account_id}'{f' asset {asset!r}' if asset else ''}: overage of "
+                f"no price for usage resource '{part['drawdown_resource_id']}' in {currency} for "
+                f"account '{part['account_id']}'{f' asset {asset!r}' if asset else ''}: overage of "
                 f"{quantity} cannot be billed (price_book.csv / negotiated_rates.csv)"
             )
-    else:
-        rows = _rate_rows(part, catalog)
-        model = rows["pricing_model"].iloc[0]
-        if part.overage_chargeable:
-            tiers = [Tier(r.tier_lower, r.unit_price, r.flat_fee) for r in rows.itertuples()]
-            size = rows["package_size"].iloc[0]
-            size = None if pd.isna(size) else micro_to_decimal(size)
-            amount = round_money(price(quantity, model, tiers, size), part.currency)
-    return {
-        "account_id": part.account_id, "asset_id": asset,
-        "usage_resource_id": part.drawdown_resource_id,
-        "rate_source": None if pd.isna(part.rate_source) else part.rate_source,
-        "rate_asset_id": None if pd.isna(part.rate_asset_id) else part.rate_asset_id,
-        "rate_effective_from": part.rate_effective_from, "pricing_model": model,
-        "overage_quantity": float(from_micro(pd.Series([part.overage_micro])).iloc[0]),
-        "net_unit_rate": _unit_rate(amount, part.overage_micro), "amount": amount,
-        "currency": part.currency,
-    }  # fmt: skip
-
-
-def _rate_rows(part, catalog: Catalog) -> pd.DataFrame:
-    rates = catalog.rates
-    match = (
-        rates["level"].eq(part.rate_source)
-        & rates["usage_resource_id"].eq(part.drawdown_resource_id)
-        & rates["currency"].eq(part.currency)
-        & rates["effective_from"].eq(part.rate_effective_from)
-    )  # fmt: skip
-    if part.rate_source != "price_book":
-        match &= rates["account_id"].eq(part.account_id)
-    if part.rate_source == "asset":
-        match &= rates["asset_id"].eq(part.rate_asset_id)
-    return rates[match.fillna(False)]
+        return None, zero
+    level = part["rate_source"]
+    owner = "" if level == "price_book" else part["account_id"]
+    asset = part["rate_asset_id"] if level == "asset" else ""
+    key = (level, owner, asset, part["drawdown_resource_id"], currency, part["rate_effective_from"])
+    model, tiers, size = rates[key]
+    if not part["overage_chargeable"]:
+        return model, zero
+    return model, round_money(price(quantity, model, tiers, size), currency)
 
 
 def _unit_rate(amount: Decimal, overage_micro: int) -> Decimal:
