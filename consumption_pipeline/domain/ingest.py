@@ -75,10 +75,8 @@ def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
     bad_time = frame["occurred_at"].isna()
     instants = frame["occurred_at"].dt.tz_localize(None).to_numpy().view("int64")
     frame["occurred_ns"] = pd.Series(instants, index=raw.index).where(~bad_time, 0)
-    frame["occurred_unparsed"] = _text(raw["occurred_at"]).fillna("").where(bad_time, "")
-    frame["quantity_unparsed"] = (
-        _text(raw["quantity"]).fillna("").where(quantity_reason.notna(), "")
-    )
+    frame["occurred_unparsed"] = _text_where(raw["occurred_at"], bad_time).fillna("")
+    frame["quantity_unparsed"] = _text_where(raw["quantity"], quantity_reason.notna()).fillna("")
 
     malformed = raw["malformed"].notna()
     reason = pd.Series(pd.NA, index=raw.index, dtype="str").mask(malformed, "malformed_row")
@@ -86,7 +84,7 @@ def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
     for column in ["event_id", "account_id", "usage_resource_id"]:
         reason = reason.mask(reason.isna() & frame[column].isna(), f"missing_{column}")
     reason = reason.fillna(quantity_reason)
-    missing_time = _text(raw["occurred_at"]).isna()
+    missing_time = bad_time & _text_where(raw["occurred_at"], bad_time).isna()
     reason = reason.mask(reason.isna() & bad_time & missing_time, "missing_occurred_at")
     reason = reason.mask(reason.isna() & bad_time, "invalid_occurred_at")
     frame["reason"] = reason
@@ -98,6 +96,15 @@ def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
 def _text(values: pd.Series) -> pd.Series:
     text = values.astype("str").str.strip()
     return text.where(values.notna() & text.ne(""), pd.NA)
+
+
+def _text_where(values: pd.Series, rows: pd.Series) -> pd.Series:
+    """The text of the chosen rows only (NA elsewhere): rendering every Parquet instant or number
+    as text would dominate the ingest."""
+    out = pd.Series(pd.NA, index=values.index, dtype="str")
+    if rows.any():
+        out[rows] = _text(values[rows])
+    return out
 
 
 def _instants(values: pd.Series) -> pd.Series:
