@@ -1,0 +1,250 @@
+"""Benchmark: one billing period of synthetic usage through the five stages, beside a DuckDB
+SQL reference computing the same ingest, token conversion and usage summaries.
+
+    uv run python benchmarks/bench.py                      # 1M and 10M events
+    uv run python benchmarks/bench.py --sizes 1000000      # a quick run
+    uv run python benchmarks/bench.py --sizes 100000000    # the 100M run (minutes, ~2.5 GB disk)
+
+Each side runs in its own child process so that its peak memory (RSS) is its own; the data is
+generated once per size (seeded) under --data-dir and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import threading
+import time
+from pathlib import Path
+
+PERIOD = "2026-10"
+STAGES = ["ingest", "buckets", "rate", "drawdown", "summaries"]
+
+
+class PeakMemory:
+    """Samples this process's resident set size; `peak()` is the largest seen since `reset()`."""
+
+    def __init__(self, every: float = 0.01):
+        self._peak, self._every = 0, every
+        self._page = resource.getpagesize()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self._page
+
+    def _run(self) -> None:
+        while True:
+            self._peak = max(self._peak, self._rss())
+            time.sleep(self._every)
+
+    def reset(self) -> None:
+        self._peak = self._rss()
+
+    def peak(self) -> int:
+        return max(self._peak, self._rss())
+
+
+def run_pipeline(source: str, out: str, queue: mp.Queue) -> None:
+    """The five stages of one period in this process, timed stage by stage."""
+    import pandas as pd
+
+    from consumption_pipeline import sources
+    from consumption_pipeline.domain.buckets import create_buckets
+    from consumption_pipeline.domain.catalog import build_catalog
+    from consumption_pipeline.domain.drawdown import draw_down
+    from consumption_pipeline.domain.ingest import ingest
+    from consumption_pipeline.domain.rating import rate_usage
+    from consumption_pipeline.domain.summaries import summarize
+
+    memory, period, root, results = PeakMemory(), pd.Timestamp(f"{PERIOD}-01"), Path(source), {}
+
+    def stage(name, work):
+        memory.reset()
+        started = time.perf_counter()
+        value = work()
+        results[name] = (time.perf_counter() - started, memory.peak())
+        return value
+
+    def read_and_ingest():
+        catalog = build_catalog(sources.read_catalog(root))
+        files = [sources.read_events(p, root) for p in sources.event_files(root)]
+        return catalog, ingest(files, catalog, period, "UTC")
+
+    catalog, ingested = stage("ingest", read_and_ingest)
+    buckets = stage("buckets", lambda: create_buckets(catalog, period))
+    rated = stage("rate", lambda: rate_usage(ingested.usage_events, catalog, period))
+    drawn = stage("drawdown", lambda: draw_down(rated, buckets, pd.DataFrame(), catalog, period))
+    stage("summaries", lambda: summarize(drawn.usage_summaries, catalog, period, period))
+    rated[["account_id", "asset_id", "usage_resource_id", "window_start", "consumption",
+           "drawdown_quantity"]].to_parquet(out)  # fmt: skip
+    queue.put({"stages": results, "events": ingested.reconciliation["events_read"]})
+
+
+REFERENCE_SQL = """
+WITH raw AS (
+    SELECT * FROM read_parquet($usage, union_by_name = true)
+), valid AS (
+    SELECT event_id, account_id, coalesce(asset_id, '') AS asset_key, usage_resource_id,
+           CAST(round(quantity * 1000000) AS BIGINT) AS micro, occurred_at
+    FROM raw
+    WHERE event_id IS NOT NULL AND account_id IS NOT NULL AND usage_resource_id IS NOT NULL
+      AND occurred_at IS NOT NULL AND isfinite(quantity) AND quantity >= 0
+      AND quantity <= 1e12 AND round(quantity * 1000000) / 1000000 = quantity
+), copies AS (
+    SELECT DISTINCT * FROM valid
+), conflicts AS (
+    SELECT event_id FROM copies GROUP BY event_id HAVING count(*) > 1
+), events AS (
+    SELECT c.*, CAST(timezone('UTC', c.occurred_at) AS DATE) AS usage_date
+    FROM copies c ANTI JOIN conflicts USING (event_id)
+    JOIN accounts a USING (account_id)
+    JOIN resources r USING (usage_resource_id)
+    LEFT JOIN assets s ON s.asset_id = c.asset_key
+    WHERE c.asset_key = '' OR s.account_id = c.account_id
+), in_period AS (
+    SELECT e.*, r.aggregation_method, r.aggregation_period, r.token_resource_id,
+           CASE WHEN r.aggregation_period = 'monthly' THEN CAST($start AS DATE) ELSE usage_date END AS window_start,
+           CASE WHEN r.aggregation_period = 'monthly' THEN CAST($last AS DATE) ELSE usage_date END AS window_date
+    FROM events e JOIN resources r USING (usage_resource_id)
+    WHERE usage_date >= CAST($start AS DATE) AND usage_date <= CAST($last AS DATE)
+), summaries AS (
+    SELECT account_id, asset_key, usage_resource_id, window_start, window_date,
+           any_value(token_resource_id) AS token_resource_id,
+           CASE WHEN any_value(aggregation_method) = 'peak' THEN max(micro) ELSE sum(micro) END AS consumption
+    FROM in_period GROUP BY ALL
+)
+SELECT s.account_id, nullif(s.asset_key, '') AS asset_id, s.usage_resource_id, s.window_start,
+       s.consumption / 1e6 AS consumption,
+       CASE WHEN s.token_resource_id IS NULL THEN s.consumption
+            ELSE CAST(floor((s.consumption * t.micro_rate + 500000) / 1000000) AS BIGINT)
+       END / 1e6 AS drawdown_quantity
+FROM summaries s
+LEFT JOIN token_rates t ON t.usage_resource_id = s.usage_resource_id
+     AND t.effective_from <= s.window_date
+     AND (t.effective_to IS NULL OR s.window_date < t.effective_to)
+"""
+
+
+def run_reference(source: str, out: str, queue: mp.Queue) -> None:
+    """The hand-written DuckDB job: read, deduplicate, filter the period, convert, summarize."""
+    import duckdb
+    import pandas as pd
+
+    memory, root = PeakMemory(), Path(source)
+    memory.reset()
+    started = time.perf_counter()
+    db = duckdb.connect()
+    for name, file in [("accounts", "accounts.csv"), ("resources", "usage_resources.csv"),
+                       ("assets", "assets.csv")]:  # fmt: skip
+        db.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM read_csv('{root / file}', all_varchar = true)"
+        )
+    db.execute(
+        f"CREATE TABLE token_rates AS SELECT usage_resource_id, "
+        f"CAST(round(CAST(tokens_per_unit AS DOUBLE) * 1000000) AS HUGEINT) AS micro_rate, "
+        f"CAST(effective_from AS DATE) AS effective_from, CAST(effective_to AS DATE) AS effective_to "
+        f"FROM read_csv('{root / 'token_rates.csv'}', all_varchar = true)"
+    )
+    start = pd.Timestamp(f"{PERIOD}-01")
+    last = start + pd.offsets.MonthEnd(0)
+    params = {
+        "usage": str(root / "usage" / "*.parquet"),
+        "start": f"{start:%Y-%m-%d}",
+        "last": f"{last:%Y-%m-%d}",
+    }
+    result = db.execute(REFERENCE_SQL, params).df()
+    elapsed = time.perf_counter() - started
+    result.to_parquet(out)
+    queue.put({"seconds": elapsed, "peak": memory.peak()})
+
+
+def in_child(target, *args) -> dict:
+    queue = mp.get_context("spawn").Queue()
+    process = mp.get_context("spawn").Process(target=target, args=(*args, queue))
+    process.start()
+    while True:
+        try:
+            result = queue.get(timeout=1)
+            break
+        except Exception:  # queue.Empty: keep waiting while the child lives
+            if not process.is_alive():
+                raise SystemExit(
+                    f"{target.__name__} failed (exit code {process.exitcode})"
+                ) from None
+    process.join()
+    return result
+
+
+def same_summaries(ours: str, reference: str) -> tuple[bool, int]:
+    import pandas as pd
+
+    keys = ["account_id", "asset_id", "usage_resource_id", "window_start"]
+    a, b = pd.read_parquet(ours), pd.read_parquet(reference)
+    for frame in (a, b):
+        frame["asset_id"] = frame["asset_id"].fillna("")
+        frame["window_start"] = pd.to_datetime(frame["window_start"]).astype("datetime64[s]")
+        for column in ["consumption", "drawdown_quantity"]:
+            frame[column] = (frame[column].astype("float64") * 1e6).round().astype("int64")
+    a = a.sort_values(keys, ignore_index=True)[[*keys, "consumption", "drawdown_quantity"]]
+    b = b.sort_values(keys, ignore_index=True)[[*keys, "consumption", "drawdown_quantity"]]
+    return len(a) == len(b) and a.astype(str).equals(b.astype(str)), len(a)
+
+
+def dataset(data_dir: Path, events: int, accounts: int, seed: int) -> Path:
+    from consumption_pipeline.synthetic import generate
+
+    folder = data_dir / f"events-{events}-accounts-{accounts}-seed-{seed}"
+    if not (folder / "accounts.csv").exists():
+        files = max(2, events // 4_000_000)
+        generate(folder, accounts=accounts, events=events, periods=[PERIOD], seed=seed, files=files)
+    return folder
+
+
+def report(size: int, ours: dict, reference: dict, same: bool, summaries: int) -> str:
+    mb = 1024 * 1024
+    lines = [f"\n{size:,} events ({PERIOD}), {summaries:,} usage summaries; same summaries as DuckDB: {same}",
+             f"{'stage':<28}{'seconds':>9}{'events/s':>14}{'peak RSS MB':>13}"]  # fmt: skip
+    for name in STAGES:
+        seconds, peak = ours["stages"][name]
+        lines.append(f"{name:<28}{seconds:>9.2f}{size / seconds:>14,.0f}{peak / mb:>13,.0f}")
+    core = sum(ours["stages"][s][0] for s in ("ingest", "rate"))
+    total = sum(ours["stages"][s][0] for s in STAGES)
+    peak = max(p for _, p in ours["stages"].values())
+    lines += [
+        f"{'all five stages':<28}{total:>9.2f}{size / total:>14,.0f}{peak / mb:>13,.0f}",
+        f"{'ingest + rate (summaries)':<28}{core:>9.2f}{size / core:>14,.0f}",
+        f"{'DuckDB reference':<28}{reference['seconds']:>9.2f}{size / reference['seconds']:>14,.0f}"
+        f"{reference['peak'] / mb:>13,.0f}",
+        f"ratio ingest+rate / DuckDB: {core / reference['seconds']:.2f}x",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    figures = []
+    for size in args.sizes:
+        source = dataset(args.data_dir, size, args.accounts, args.seed)
+        ours_out, ref_out = str(source / "ours.parquet"), str(source / "reference.parquet")
+        ours = in_child(run_pipeline, str(source), ours_out)
+        reference = in_child(run_reference, str(source), ref_out)
+        same, summaries = same_summaries(ours_out, ref_out)
+        print(report(size, ours, reference, same, summaries), flush=True)
+        figures.append({"events": size, "ours": ours, "reference": reference, "same": same})
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

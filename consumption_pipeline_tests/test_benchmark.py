@@ -1,0 +1,27 @@
+"""The benchmark harness at a small scale, so it cannot rot: it runs end to end and our usage
+summaries equal those of the independent DuckDB SQL reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from consumption_pipeline.settings import PROJECT_ROOT
+
+
+def test_benchmark_runs_and_matches_the_duckdb_reference(tmp_path):
+    script = PROJECT_ROOT / "benchmarks" / "bench.py"
+    command = [
+        sys.executable,
+        str(script),
+        "--sizes",
+        "20000",
+        "--accounts",
+        "40",
+        "--data-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    assert "same summaries as DuckDB: True" in result.stdout
+    for stage in ["ingest", "buckets", "rate", "drawdown", "summaries", "DuckDB reference"]:
+        assert stage in result.stdout
