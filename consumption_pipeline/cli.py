@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from consumption_pipeline.audit.commands import add_trace_command
+from consumption_pipeline.dashboard.command import add_dashboard_command
+from consumption_pipeline.export import add_close_command
 from consumption_pipeline.settings import PROJECT_ROOT, Settings
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "data" / "dagster_home"
@@ -58,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", default=env.as_of, help="judge open/closed on this date (default: today)"
     )
     run.set_defaults(command=_run)
+    add_trace_command(commands)
+    add_dashboard_command(commands)
+    add_close_command(commands)
     return parser
 
 
@@ -66,6 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         source_dir=str(Path(args.source).resolve()), warehouse_url=args.warehouse,
         billing_timezone=args.timezone, grace_days=args.grace_days, as_of=args.as_of or "",
         first_period=Settings.from_env().first_period,
+        anomaly_factor=Settings.from_env().anomaly_factor,
     )  # fmt: skip
     periods = _periods(args.first, args.last, settings)
     run_periods(settings, periods)
@@ -134,6 +141,16 @@ def _default_dagster_home() -> Path:
 
 
 def _failure(result) -> str:
+    import dagster as dg
+
+    # A failed blocking check explains the run better than the step error it raises.
+    checks = [e.asset_check_evaluation_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]  # fmt: skip
+    failed = [c for c in checks
+              if not c.passed and c.blocking and c.severity == dg.AssetCheckSeverity.ERROR]  # fmt: skip
+    if failed:
+        return "; ".join(f"blocking check '{c.check_name}' on {c.asset_key.to_user_string()} "
+                         f"failed: {c.description}" for c in failed)  # fmt: skip
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error

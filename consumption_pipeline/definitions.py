@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from consumption_pipeline.defs import buckets, drawdown, ingest, rating, summaries
+from consumption_pipeline.defs import (
+    buckets,
+    close,
+    drawdown,
+    forecast,
+    ingest,
+    rating,
+    restatements,
+    schedules,
+    sensors,
+    summaries,
+)
+from consumption_pipeline.defs.adhoc import adhoc_summary
 from consumption_pipeline.defs.partitions import billing_periods
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.settings import Settings
@@ -21,19 +33,29 @@ def build_defs(settings: Settings) -> dg.Definitions:
                      description=f"Usage event files in {settings.source_dir}/usage"),
     ]  # fmt: skip
     stages = [module.build(periods) for module in (ingest, buckets, rating, drawdown, summaries)]
-    billing_job = dg.define_asset_job(BILLING_JOB, selection=dg.AssetSelection.groups("lifecycle"),
-                                      description="All five stages of one billing period, in order.")  # fmt: skip
-    return dg.Definitions(
-        assets=[*sources, *stages],
+    forecasts = forecast.build(periods)
+    restated = restatements.build(periods)
+    billing_job = dg.define_asset_job(BILLING_JOB, selection=dg.AssetSelection.groups("lifecycle")
+                                      | dg.AssetSelection.assets(forecasts, restated),
+                                      description="All five stages of one billing period, in order, its forecasts and restatements.")  # fmt: skip
+    # Production flows: the period close and export, the schedules and the new-usage sensor.
+    operations = [close.build(periods), schedules.build(settings, BILLING_JOB),
+                  sensors.build(settings, BILLING_JOB)]  # fmt: skip
+    base = dg.Definitions(
+        assets=[*sources, *stages, forecasts, restated, adhoc_summary],
         jobs=[billing_job],
+        # A run's steps form a chain: one process per run (a process per step costs its start-up).
+        executor=dg.in_process_executor,
         resources={
             "source": SourceDirectory(
                 path=settings.source_dir, billing_timezone=settings.billing_timezone,
                 grace_days=settings.grace_days, as_of=settings.as_of,
+                anomaly_factor=settings.anomaly_factor,
             ),
             "warehouse": WarehouseResource(url=settings.warehouse_url),
         },
     )  # fmt: skip
+    return dg.Definitions.merge(base, *operations)
 
 
 defs = build_defs(Settings.from_env())

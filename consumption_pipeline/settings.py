@@ -19,6 +19,7 @@ class Settings:
     grace_days: int = 3
     as_of: str = ""  # YYYY-MM-DD the period status is judged on; empty means today
     first_period: str = "2024-01-01"
+    anomaly_factor: float = 3.0  # a warning when usage changes more than this between periods
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +31,15 @@ class Settings:
             grace_days=int(env("CONSUMPTION_GRACE_DAYS", str(cls.grace_days))),
             as_of=env("CONSUMPTION_AS_OF", cls.as_of),
             first_period=env("CONSUMPTION_FIRST_PERIOD", cls.first_period),
+            anomaly_factor=_factor(env("CONSUMPTION_ANOMALY_FACTOR", str(cls.anomaly_factor))),
         )
+
+
+def _factor(text: str) -> float:
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = float("nan")
+    if not factor > 1:  # also refuses NaN
+        raise ValueError(f"CONSUMPTION_ANOMALY_FACTOR: expected a number above 1, got {text!r}")
+    return factor

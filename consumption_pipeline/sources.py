@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -28,6 +29,7 @@ EVENT_COLUMNS = [
 ]
 EVENT_SUFFIXES = (".csv", ".jsonl", ".parquet")
 RAW_TEXT_LIMIT = 500  # characters of an unreadable row kept for the quarantine
+_NOT_UTF8 = "not UTF-8 text at byte {} of the line: save the file as UTF-8"
 
 
 class SourceError(ValueError):
@@ -47,12 +49,13 @@ def read_catalog(source: Path) -> dict[str, pd.DataFrame]:
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SourceError(
-            f"{path}: not UTF-8 text (byte {error.start}): save it as UTF-8"
-        ) from None
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)  # from 1
+        raise SourceError(f"{path}: line {line}: {_NOT_UTF8.format(column)}") from None
     rows = list(csv.reader(text.splitlines()))
     if not rows:
         raise SourceError(f"{path}: empty file, expected a header row")
@@ -96,8 +99,11 @@ def read_events(path: Path, relative_to: Path | None = None) -> pd.DataFrame:
 
 def _events_csv(path: Path) -> pd.DataFrame:
     with path.open("rb") as handle:
-        first = handle.readline().decode("utf-8-sig", errors="replace").strip()
-    header = next(csv.reader([first]), [])
+        first = handle.readline()
+    try:
+        header = next(csv.reader([first.decode("utf-8-sig").strip()]), [])
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{path}: line 1: {_NOT_UTF8.format(error.start + 1)}") from None
     if not header:
         raise SourceError(f"{path}: empty file, expected a header row")
     if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
@@ -120,7 +126,9 @@ def _events_csv(path: Path) -> pd.DataFrame:
             ),
         )
     except pa.ArrowInvalid as error:
-        raise SourceError(f"{path}: cannot be read as CSV: {error}") from None
+        raise SourceError(
+            _not_utf8(path, header) or f"{path}: cannot be read as CSV: {error}"
+        ) from None
     good = table.to_pandas()
     good.columns = [c.strip().lstrip("\ufeff") for c in good.columns]
     bad_lines = {n for n, _ in bad}
@@ -129,6 +137,20 @@ def _events_csv(path: Path) -> pd.DataFrame:
     good["malformed"] = pd.Series(pd.NA, index=good.index, dtype="str")
     malformed = pd.DataFrame({"row_number": [n for n, _ in bad], "malformed": [w for _, w in bad]})
     return pd.concat([good, malformed], ignore_index=True)
+
+
+def _not_utf8(path: Path, header: list[str]) -> str | None:
+    """Where a CSV file stops being UTF-8 text (line and column), if it does."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                cells = next(csv.reader([raw.decode("utf-8", errors="replace")]), [])
+                bad = [h for h, cell in zip(header, cells, strict=False) if "\ufffd" in cell]
+                where = f"line {number}" + (f", column '{bad[0]}'" if bad else "")
+                return f"{path}: {where}: {_NOT_UTF8.format(error.start + 1)}"
+    return None
 
 
 def _events_jsonl(path: Path) -> pd.DataFrame:
@@ -177,9 +199,21 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def _events_parquet(path: Path) -> pd.DataFrame:
     try:
-        frame = pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{path}: cannot be read as Parquet: {error}") from None
+    frame = _nan_as_text(table, "quantity").to_pandas()
     frame["row_number"] = range(1, len(frame) + 1)
     frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
     return frame
+
+
+def _nan_as_text(table: pa.Table, column: str) -> pa.Table:
+    """pandas reads a float NaN as a missing value: a column holding NaN becomes text ("nan"),
+    so that the event is quarantined as non-finite, not as missing."""
+    if column not in table.column_names or not pa.types.is_floating(table[column].type):
+        return table
+    if not pc.any(pc.is_nan(table[column])).as_py():
+        return table
+    index = table.column_names.index(column)
+    return table.set_column(index, column, pc.cast(table[column], pa.string()))

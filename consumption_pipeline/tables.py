@@ -88,6 +88,8 @@ ratable_summaries = _table(
     ("rate_source", TEXT), ("rate_asset_id", TEXT), ("rate_effective_from", DATE),
     ("pricing_model", TEXT), ("overage_quantity", QUANTITY), ("net_unit_rate", MONEY),
     ("amount", MONEY), ("currency", TEXT),
+    # 'usage', or 'adjustment': a restatement of a closed period booked into this one
+    ("line_type", TEXT), ("restatement_id", TEXT),
 )  # fmt: skip
 
 liable_summaries = _table(
@@ -95,6 +97,118 @@ liable_summaries = _table(
     ("period", DATE), ("account_id", TEXT), ("asset_id", TEXT), ("usage_resource_id", TEXT),
     ("consumption", QUANTITY), ("debited", QUANTITY), ("overage_quantity", QUANTITY),
     ("net_unit_rate", MONEY), ("amount", MONEY), ("currency", TEXT), ("status", TEXT),
+    # 'usage', or 'adjustment': a restatement of a closed period booked into this one
+    ("line_type", TEXT), ("restatement_id", TEXT),
+)  # fmt: skip
+
+# Forecasts (consumption_pipeline/audit/forecast.py), per period as of one date: when each open
+# bucket runs out at its trailing burn rate, and the overage projected for the rest of the period.
+bucket_forecasts = _table(
+    "bucket_forecasts",
+    ("period", DATE), ("as_of", DATE), ("bucket_id", TEXT), ("account_id", TEXT),
+    ("asset_id", TEXT), ("usage_resource_id", TEXT), ("binding", TEXT), ("valid_to", DATE),
+    ("balance", QUANTITY), ("window_days", INT), ("window_debited", QUANTITY),
+    ("burn_rate", QUANTITY), ("exhausted_on", DATE), ("outlook", TEXT),
+)  # fmt: skip
+
+overage_forecasts = _table(
+    "overage_forecasts",
+    ("period", DATE), ("as_of", DATE), ("account_id", TEXT), ("asset_id", TEXT),
+    ("usage_resource_id", TEXT), ("currency", TEXT), ("window_days", INT),
+    ("demand_rate", QUANTITY), ("days_remaining", INT), ("overage_to_date", QUANTITY),
+    ("projected_overage", QUANTITY), ("projected_period_overage", QUANTITY),
+    ("projected_period_amount", MONEY),
+)  # fmt: skip
+
+# The accepted events that a due or closed period's billed lines reflect (those of its close, then
+# of its latest restatement): what a recomputation is compared with to name the events that changed.
+billed_events = _table(
+    "billed_events",
+    *[(c.name, c.type) for c in usage_events.columns],
 )  # fmt: skip
 
 TABLES: dict[str, sa.Table] = dict(metadata.tables)
+
+# The audit tables (consumption_pipeline/audit/): which run wrote what, ad hoc requests and
+# restatements. Their rows carry run and request ids, so a re-run adds to them or replaces them by
+# their own keys, never by period alone: they live apart from TABLES and the audit package writes
+# them.
+audit_metadata = sa.MetaData()
+
+
+def _audit_table(name: str, *columns: tuple[str, sa.types.TypeEngine]) -> sa.Table:
+    return sa.Table(name, audit_metadata, *(sa.Column(n, t) for n, t in columns))
+
+
+stage_runs = _audit_table(
+    "stage_runs",
+    ("period", DATE), ("step", TEXT), ("table_name", TEXT), ("run_id", TEXT),
+    ("code_version", TEXT), ("fingerprint", TEXT), ("inputs", TEXT), ("output_digest", TEXT),
+    ("row_count", INT), ("recorded_at", INSTANT),
+)  # fmt: skip
+
+adhoc_requests = _audit_table(
+    "adhoc_requests",
+    ("request_id", TEXT), ("run_id", TEXT), ("requested_at", INSTANT), ("account_id", TEXT),
+    ("asset_id", TEXT), ("usage_resource_id", TEXT), ("start_date", DATE), ("end_date", DATE),
+    ("granularity", TEXT), ("as_of", DATE), ("code_version", TEXT), ("csv_path", TEXT),
+)  # fmt: skip
+
+adhoc_summaries = _audit_table(
+    "adhoc_summaries",
+    ("request_id", TEXT), ("granule_start", DATE), ("granule_end", DATE), ("period", DATE),
+    ("account_id", TEXT), ("asset_id", TEXT), ("usage_resource_id", TEXT),
+    ("drawdown_resource_id", TEXT), ("consumption", QUANTITY), ("drawdown_quantity", QUANTITY),
+    ("debited", QUANTITY), ("overage", QUANTITY), ("rate_source", TEXT), ("rate_asset_id", TEXT),
+    ("rate_effective_from", DATE), ("pricing_model", TEXT), ("net_unit_rate", MONEY),
+    ("amount", MONEY), ("currency", TEXT),
+)  # fmt: skip
+
+adhoc_bucket_balances = _audit_table(
+    "adhoc_bucket_balances",
+    ("request_id", TEXT), ("granule_start", DATE), ("granule_end", DATE), ("bucket_id", TEXT),
+    ("asset_id", TEXT), ("usage_resource_id", TEXT), ("valid_from", DATE), ("valid_to", DATE),
+    ("opening", QUANTITY), ("credited", QUANTITY), ("debited", QUANTITY),
+    ("debited_in_scope", QUANTITY), ("expired", QUANTITY), ("rolled_over", QUANTITY),
+    ("closing", QUANTITY),
+)  # fmt: skip
+
+# Restatements (consumption_pipeline/audit/restatement.py): the basis a period was billed on, and
+# each difference between a closed period's billed lines and its recomputation.
+billed_basis = _audit_table(
+    "billed_basis",
+    ("period", DATE), ("run_id", TEXT), ("code_version", TEXT), ("inputs", TEXT),
+    ("events", INT), ("recorded_at", INSTANT),
+)  # fmt: skip
+
+restatement_lines = _audit_table(
+    "restatement_lines",
+    ("restatement_id", TEXT), ("period", DATE), ("booked_in", DATE), ("account_id", TEXT),
+    ("asset_id", TEXT), ("usage_resource_id", TEXT), ("currency", TEXT),
+    ("billed_consumption", QUANTITY), ("billed_debited", QUANTITY),
+    ("billed_overage_quantity", QUANTITY), ("billed_amount", MONEY),
+    ("consumption", QUANTITY), ("debited", QUANTITY), ("overage_quantity", QUANTITY),
+    ("amount", MONEY), ("reason", TEXT), ("run_id", TEXT), ("code_version", TEXT),
+    ("recorded_at", INSTANT),
+)  # fmt: skip
+
+restatement_events = _audit_table(
+    "restatement_events",
+    ("restatement_id", TEXT), ("change", TEXT), ("event_id", TEXT), ("account_id", TEXT),
+    ("asset_id", TEXT), ("usage_resource_id", TEXT), ("quantity", QUANTITY),
+    ("billed_quantity", QUANTITY), ("occurred_at", INSTANT), ("source_file", TEXT),
+    ("row_number", INT),
+)  # fmt: skip
+
+AUDIT_TABLES: dict[str, sa.Table] = dict(audit_metadata.tables)
+
+# The register of closed periods (consumption_pipeline/export.py): one row per period, inserted
+# once when its export is in the outbox and never replaced, so it lives apart from TABLES.
+closure_metadata = sa.MetaData()
+period_closures = sa.Table(
+    "period_closures", closure_metadata,
+    sa.Column("period", DATE, primary_key=True), sa.Column("closed_on", DATE),
+    sa.Column("grace_days", INT), sa.Column("lines", INT), sa.Column("totals", TEXT),
+    sa.Column("checksum", TEXT), sa.Column("outbox", TEXT), sa.Column("run_id", TEXT),
+    sa.Column("recorded_at", INSTANT),
+)  # fmt: skip

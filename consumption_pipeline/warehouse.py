@@ -174,6 +174,8 @@ class Warehouse:
 
 def _create_engine(url: str) -> sa.Engine:
     parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, connect_args={"options": _POSTGRES_OPTIONS})
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed)
     if (
@@ -185,6 +187,14 @@ def _create_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(parsed)
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+# A writer whose process died (killed, or its machine lost) must not keep its period's locks:
+# the server notices the closed connection within a second even while the statement waits for a
+# lock, and ends a transaction left idle for a minute (a writer's statements run back to back).
+_POSTGRES_OPTIONS = (
+    "-c client_connection_check_interval=1000 -c idle_in_transaction_session_timeout=60000"
+)
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:

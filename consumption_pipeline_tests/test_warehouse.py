@@ -156,6 +156,14 @@ def test_quantities_are_stored_as_exact_decimals_on_postgres(postgres_url: str):
     warehouse.engine.dispose()
 
 
+def test_a_vanished_postgres_writer_does_not_keep_its_locks(postgres_url: str):
+    # The server checks for a dead client every second and ends a transaction idle for a minute.
+    with Warehouse(postgres_url).engine.connect() as conn:
+        check = conn.exec_driver_sql("SHOW client_connection_check_interval").scalar()
+        idle = conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar()
+    assert (check, idle) == ("1s", "1min")
+
+
 def test_looser_inputs_come_back_in_boundary_types(warehouse: Warehouse):
     # Python dates, floats for money, a Berlin instant (12:00 CEST = 10:00 UTC), naive = UTC.
     berlin = datetime(2026, 10, 1, 12, tzinfo=ZoneInfo("Europe/Berlin"))

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from consumption_pipeline.defs.lineage import record_lineage
 from consumption_pipeline.defs.metadata import table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.buckets import create_buckets
@@ -16,8 +17,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         """Grant buckets valid in the period (rollover buckets are added by the drawdown)."""
         buckets = create_buckets(source.catalog(), pd.Timestamp(context.partition_key))
         warehouse.open().replace_period(
-            context.partition_key, {"entitlement_buckets": buckets}, where={"entitlement_buckets": {"origin": "grant"}}
+            context.partition_key,
+            {"entitlement_buckets": buckets},
+            where={"entitlement_buckets": {"origin": "grant"}},
         )
+        record_lineage(context, source, warehouse, {"entitlement_buckets": buckets})
         return dg.MaterializeResult(metadata=table_metadata(buckets))
 
     return entitlement_buckets

@@ -3,10 +3,12 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.metadata import table_metadata
+from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.partitions import previous_period
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.drawdown import draw_down
+from consumption_pipeline.quality.conservation import bucket_balances_conserved, drawdown_conserved
 from consumption_pipeline.warehouse import Warehouse
 
 
@@ -24,6 +26,13 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                          description="Opening, flows and closing balance of each bucket."),
         ],
         partitions_def=periods,
+        check_specs=[
+            check_spec("drawdown_conserved", "usage_summaries", periods, True,
+                       "Per summary: drawdown quantity = debited + overage, as in the ledger."),
+            check_spec("bucket_balances_conserved", "bucket_balances", periods, True,
+                       "Per bucket: opening + credited - debited - expired - rolled over = "
+                       "closing >= 0, flows as in the ledger, opening = previous closing."),
+        ],
     )  # fmt: skip
     def drawdown(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
@@ -34,12 +43,17 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         buckets = store.read_period(
             "entitlement_buckets", context.partition_key, where={"origin": "grant"}
         )
-        result = draw_down(rated, buckets, carried_buckets(store, period), source.catalog(), period)
+        carried = carried_buckets(store, period)
+        result = draw_down(rated, buckets, carried, source.catalog(), period)
         # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
         store.replace_period(context.partition_key, {
             "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
             "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
         }, where={"entitlement_buckets": {"origin": "rollover"}})  # fmt: skip
+        record_lineage(context, source, store, {
+            "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
+            "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
+        })  # fmt: skip
         overage = result.usage_summaries["overage"].sum()
         yield dg.MaterializeResult(asset_key="usage_summaries", metadata=table_metadata(
             result.usage_summaries, total_overage=float(overage)))  # fmt: skip
@@ -48,6 +62,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         )
         yield dg.MaterializeResult(asset_key="bucket_balances", metadata=table_metadata(
             result.bucket_balances, rollover_buckets=len(result.rollover_buckets)))  # fmt: skip
+        ledger = result.entitlement_ledger
+        yield check_result("usage_summaries", drawdown_conserved(result.usage_summaries, ledger),
+                           blocking=True)  # fmt: skip
+        yield check_result("bucket_balances", bucket_balances_conserved(
+            result.bucket_balances, ledger, carried), blocking=True)  # fmt: skip
 
     return drawdown
 

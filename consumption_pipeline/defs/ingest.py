@@ -1,14 +1,40 @@
-"""Stage 1 assets: accepted and quarantined usage events of a billing period."""
+"""Stage 1 assets: accepted and quarantined usage events of a billing period.
+
+The ingest also runs the input checks of the period: the catalog files against their contract,
+the accepted events against theirs, and the events' conservation law. They block: when one
+fails, no stage downstream of `usage_events` runs for the period.
+"""
+
+from collections.abc import Generator
 
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.metadata import table_metadata
+from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
+from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError, build_catalog
 from consumption_pipeline.domain.ingest import ingest
+from consumption_pipeline.quality.conservation import events_reconcile
+from consumption_pipeline.quality.inputs import check_catalog, check_name
+from consumption_pipeline.quality.outcome import Outcome
+from consumption_pipeline.quality.usage import accepted_usage, quarantine_explained
 
 
 def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    checks = [
+        *(check_spec(check_name(f), "usage_events", periods, True,
+                     f"{f} meets the input contract (columns, types, keys, references, rates)")
+          for f in REQUIRED),
+        check_spec("accepted_usage", "usage_events", periods, True,
+                   "Accepted events: keys set, unique event_id, 6-decimal quantity >= 0, usage "
+                   "date in the period, known account, resource and asset."),
+        check_spec("events_reconcile", "usage_events", periods, True,
+                   "events read = accepted + duplicates + quarantined + other periods"),
+        check_spec("quarantine_explained", "quarantined_events", periods, False,
+                   "Every quarantined event has a reason, a source file and a row number."),
+    ]  # fmt: skip
+
     @dg.multi_asset(
         name="ingest",
         specs=[
@@ -18,21 +44,48 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                          description="Events that cannot be billed, each with its reason."),
         ],
         partitions_def=periods,
+        check_specs=checks,
     )  # fmt: skip
     def ingest_events(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
         period = pd.Timestamp(context.partition_key)
-        result = ingest(source.event_files(), source.catalog(), period, source.billing_timezone)
+        catalog, catalog_checks = yield from _checked_catalog(source.catalog_files())
+        files = source.event_files()
+        result = ingest(files, catalog, period, source.billing_timezone)
         reconciliation = pd.DataFrame([result.reconciliation])
-        warehouse.open().replace_period(context.partition_key, {
+        written = {
             "usage_events": result.usage_events, "quarantined_events": result.quarantined_events,
             "ingest_reconciliation": reconciliation,
-        })  # fmt: skip
+        }  # fmt: skip
+        warehouse.open().replace_period(context.partition_key, written)
+        record_lineage(context, source, warehouse, written)
         reasons = result.quarantined_events["reason"].value_counts().to_dict()
         yield dg.MaterializeResult(asset_key="usage_events", metadata=table_metadata(
             result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()}))  # fmt: skip
         yield dg.MaterializeResult(asset_key="quarantined_events", metadata=table_metadata(
             result.quarantined_events, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
+        rows_read = sum(len(f) for f in files)
+        for outcome in [
+            *catalog_checks, accepted_usage(result.usage_events, catalog, period),
+            events_reconcile(rows_read, result.usage_events, result.quarantined_events,
+                             result.reconciliation),
+        ]:  # fmt: skip
+            yield check_result("usage_events", outcome, blocking=True)
+        outcome = quarantine_explained(result.quarantined_events)
+        yield check_result("quarantined_events", outcome, blocking=False)
 
     return ingest_events
+
+
+def _checked_catalog(
+    files: dict[str, pd.DataFrame],
+) -> Generator[dg.AssetCheckResult, None, tuple[Catalog, list[Outcome]]]:
+    """The catalog and its checks. A catalog that cannot be built fails its file's check (the
+    results are reported before the error stops the step)."""
+    try:
+        return build_catalog(files), check_catalog(files)
+    except CatalogError as error:
+        for outcome in check_catalog(files, error):
+            yield check_result("usage_events", outcome, blocking=True)
+        raise

@@ -3,13 +3,20 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.metadata import table_metadata
+from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.rating import rate_usage
+from consumption_pipeline.quality.anomalies import volume_anomalies
 
 
 def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(partitions_def=periods, deps=["usage_events", "catalog"], group_name="lifecycle")
+    anomalies = check_spec("volume_anomalies", "rated_usage", periods, False,
+                           "A warning naming the accounts whose usage of a resource fell to zero "
+                           "or changed by more than the anomaly factor against the previous period.")  # fmt: skip
+
+    @dg.asset(partitions_def=periods, deps=["usage_events", "catalog"], group_name="lifecycle",
+              check_specs=[anomalies])  # fmt: skip
     def rated_usage(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -18,6 +25,14 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         events = store.read_period("usage_events", context.partition_key)
         rated = rate_usage(events, source.catalog(), pd.Timestamp(context.partition_key))
         store.replace_period(context.partition_key, {"rated_usage": rated})
-        return dg.MaterializeResult(metadata=table_metadata(rated))
+        record_lineage(context, source, store, {"rated_usage": rated})
+        previous = store.read_period("rated_usage", _previous(context.partition_key))
+        outcome = volume_anomalies(rated, previous, source.anomaly_factor)
+        return dg.MaterializeResult(metadata=table_metadata(rated),
+                                    check_results=[check_result("rated_usage", outcome, False)])  # fmt: skip
 
     return rated_usage
+
+
+def _previous(period: str) -> str:
+    return (pd.Timestamp(period) - pd.offsets.MonthBegin(1)).strftime("%Y-%m-%d")

@@ -19,9 +19,14 @@ class SourceDirectory(dg.ConfigurableResource):
     billing_timezone: str = "UTC"
     grace_days: int = 3
     as_of: str = ""
+    anomaly_factor: float = 3.0  # usage changing more than this against the previous period
+
+    def catalog_files(self) -> dict[str, pd.DataFrame]:
+        """The catalog files as text, keyed by file name (for the input checks)."""
+        return sources.read_catalog(Path(self.path))
 
     def catalog(self) -> Catalog:
-        return build_catalog(sources.read_catalog(Path(self.path)))
+        return build_catalog(self.catalog_files())
 
     def event_files(self) -> list[pd.DataFrame]:
         root = Path(self.path)

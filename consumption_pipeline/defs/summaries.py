@@ -3,9 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.metadata import table_metadata
+from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.summaries import summarize
+from consumption_pipeline.quality.conservation import liable_equals_ratable
 
 
 def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -19,6 +21,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                          description="Invoice-ready lines per account, asset and billed resource."),
         ],
         partitions_def=periods,
+        check_specs=[
+            check_spec("liable_equals_ratable", "liable_summaries", periods, True,
+                       "Per account and period: the sum of liable amounts = the sum of ratable "
+                       "amounts."),
+        ],
     )  # fmt: skip
     def summaries(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
@@ -27,7 +34,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         usage = store.read_period("usage_summaries", context.partition_key)
         period = pd.Timestamp(context.partition_key)
         result = summarize(usage, source.catalog(), period, source.today(), source.grace_days)
+        # Only the usage lines: adjustment lines booked here by restatements of closed periods stay.
         store.replace_period(context.partition_key, {
+            "ratable_summaries": result.ratable_summaries, "liable_summaries": result.liable_summaries,
+        }, where={"ratable_summaries": {"line_type": "usage"}, "liable_summaries": {"line_type": "usage"}})  # fmt: skip
+        record_lineage(context, source, store, {
             "ratable_summaries": result.ratable_summaries, "liable_summaries": result.liable_summaries,
         })  # fmt: skip
         liable = result.liable_summaries
@@ -38,5 +49,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(asset_key="liable_summaries", metadata=table_metadata(
             liable, **{f"total/{c}": str(v) for c, v in totals.items()},
             status=str(liable["status"].iloc[0]) if len(liable) else "none"))  # fmt: skip
+        outcome = liable_equals_ratable(liable, result.ratable_summaries)
+        yield check_result("liable_summaries", outcome, blocking=True)
 
     return summaries

@@ -37,11 +37,17 @@ DRAWDOWN_ORDERS = ("expiring_first", "granted_first", "granted_last")
 RENEWAL_MONTHS = {"none": 0, "monthly": 1, "quarterly": 3, "annual": 12}
 PRICING_MODELS = ("per_unit", "graduated", "volume", "package")
 # Non-negative decimal text, ASCII digits only (Decimal itself would also take "1_000" or "NaN").
-_DECIMAL = r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?"
+DECIMAL_TEXT = r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?"
 
 
 class CatalogError(ValueError):
-    """A catalog file that cannot be billed from; the message names file, row and column."""
+    """A catalog file that cannot be billed from; the message names file, row and column.
+
+    `file`, `row` (1 = the first data row) and `column` locate the cell where known."""
+
+    def __init__(self, message: str, file: str = "", row: int | None = None, column: str = ""):
+        super().__init__(message)
+        self.file, self.row, self.column = file, row, column
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class _File:
         self.cells = {c: _trimmed(frame[c]) for c in frame.columns}  # column -> text, NA if empty
         for column in REQUIRED[name]:
             if column not in self.cells:
-                raise CatalogError(f"{name}: missing required column '{column}'")
+                raise CatalogError(
+                    f"{name}: missing required column '{column}'", file=name, column=column
+                )
 
     def fail(self, index: int, column: str, expected: str) -> CatalogError:
         value = self.cells[column].at[index] if column in self.cells else ""
@@ -71,8 +79,9 @@ class _File:
         row = self.index.get_loc(index) + 1  # the header is line 1
         return CatalogError(
             f"{self.name}: row {row} (line {row + 1}), column '{column}': "
-            f"expected {expected}, got {value!r}"
-        )
+            f"expected {expected}, got {value!r}",
+            file=self.name, row=row, column=column,
+        )  # fmt: skip
 
     def text(self, column: str, default: str | None = None, allowed=None) -> pd.Series:
         if column not in self.cells:
@@ -113,7 +122,7 @@ class _File:
 
     def decimals(self, column: str, default: str | None = None) -> pd.Series:
         raw = self.text(column, default)
-        ok = raw.isna() | raw.str.fullmatch(_DECIMAL).fillna(False)
+        ok = raw.isna() | raw.str.fullmatch(DECIMAL_TEXT).fillna(False)
         self._check(ok, column, "a non-negative decimal number")
         return raw.map(Decimal, na_action="ignore").astype("object")
 
@@ -140,7 +149,7 @@ def build_catalog(files: dict[str, pd.DataFrame]) -> Catalog:
     """Validate the catalog files (text frames keyed by file name) into a `Catalog`."""
     for name in REQUIRED:
         if name not in files and name not in OPTIONAL_FILES:
-            raise CatalogError(f"{name}: required catalog file is missing")
+            raise CatalogError(f"{name}: required catalog file is missing", file=name)
     get = {n: _File(n, files.get(n, pd.DataFrame(columns=REQUIRED[n]))) for n in REQUIRED}
     accounts = _accounts(get["accounts.csv"])
     resources = _resources(get["usage_resources.csv"])

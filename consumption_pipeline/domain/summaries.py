@@ -106,7 +106,7 @@ def _price_part(part: dict, rates: dict) -> tuple[str | None, Decimal]:
             raise PricingError(
                 f"no price for usage resource '{part['drawdown_resource_id']}' in {currency} for "
                 f"account '{part['account_id']}'{f' asset {asset!r}' if asset else ''}: overage of "
-                f"{quantity} cannot be billed (price_book.csv / negotiated_rates.csv)"
+                f"{quantity:f} cannot be billed (price_book.csv / negotiated_rates.csv)"
             )
         return None, zero
     level = part["rate_source"]

@@ -1,0 +1,56 @@
+"""`consumption-pipeline trace`: print the trace of one invoice line (audit/trace.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from consumption_pipeline.settings import Settings
+
+
+def add_trace_command(commands: argparse._SubParsersAction) -> None:
+    env = Settings.from_env()
+    trace = commands.add_parser(
+        "trace", help="trace an invoice line back to its events, buckets, rates and runs"
+    )
+    trace.add_argument("--warehouse", default=env.warehouse_url, help="SQLAlchemy URL")
+    trace.add_argument(
+        "--source", default=env.source_dir, help="source directory, for the catalog's rate rows"
+    )
+    trace.add_argument("--period", help="billing period YYYY-MM")
+    trace.add_argument("--account", help="account_id")
+    trace.add_argument("--asset", help="asset_id (omit for usage not tagged with an asset)")
+    trace.add_argument("--resource", help="the billed usage resource, e.g. credits")
+    trace.add_argument(
+        "--restatement", help="trace a restatement (its adjustment lines) instead, e.g. 2026-09-R1"
+    )
+    trace.add_argument("--max-events", type=int, default=50, help="events listed (default 50)")
+    trace.set_defaults(command=run_trace)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from consumption_pipeline.audit.trace import (
+        LineKey,
+        read_trace,
+        restatement_markdown,
+        to_markdown,
+    )
+    from consumption_pipeline.defs.resources import SourceDirectory
+    from consumption_pipeline.warehouse import Warehouse
+
+    if args.restatement:
+        print(restatement_markdown(Warehouse(args.warehouse), args.restatement))
+        return 0
+    missing = [f"--{n}" for n in ("period", "account", "resource") if not getattr(args, n)]
+    if missing:
+        raise ValueError(f"trace: {', '.join(missing)} required (or --restatement ID)")
+    try:
+        period = pd.Period(args.period, "M").start_time.strftime("%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"--period {args.period!r}: expected YYYY-MM") from None
+    catalog = SourceDirectory(path=str(Path(args.source))).catalog() if args.source else None
+    key = LineKey(period, args.account, args.asset, args.resource)
+    print(to_markdown(read_trace(Warehouse(args.warehouse), key, catalog), args.max_events))
+    return 0

@@ -1,0 +1,129 @@
+"""Lineage for auditors: every stage records which run wrote each period's rows, from which inputs,
+with which code.
+
+Each stage calls `record_lineage` once, after its write. It stores one `stage_runs` row per table
+written (run id, code version, input fingerprints, digest and row count of what was written) and
+adds the same facts to the materialization's metadata, so that the asset's history in the Dagster
+UI shows when an input changed. Two materializations with the same `lineage/fingerprint` ran the
+same code on the same inputs: the period's event set, every catalog file, the settings the step
+uses and the digests of the upstream rows it read.
+"""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from consumption_pipeline import sources
+from consumption_pipeline.audit import fingerprints, runs
+from consumption_pipeline.audit.restatement import keep_billed_basis
+from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
+from consumption_pipeline.domain.calendar import period_bounds
+from consumption_pipeline.domain.catalog import REQUIRED
+from consumption_pipeline.tables import TABLES
+from consumption_pipeline.warehouse import Warehouse
+
+# The rows each step reads from the warehouse: (step that wrote them, table, period offset).
+STEP_READS: dict[str, list[tuple[str, str, int]]] = {
+    "ingest": [],
+    "entitlement_buckets": [],
+    "rated_usage": [("ingest", "usage_events", 0)],
+    "drawdown": [
+        ("rated_usage", "rated_usage", 0), ("entitlement_buckets", "entitlement_buckets", 0),
+        ("drawdown", "bucket_balances", -1), ("drawdown", "entitlement_buckets", -1),
+        ("entitlement_buckets", "entitlement_buckets", -1),
+    ],
+    "summaries": [("drawdown", "usage_summaries", 0)],
+    "restatements": [("summaries", "liable_summaries", 0)],
+    "forecast": [
+        ("drawdown", "bucket_balances", 0), ("drawdown", "entitlement_ledger", 0),
+        ("drawdown", "usage_summaries", 0), ("drawdown", "entitlement_ledger", -1),
+        ("drawdown", "usage_summaries", -1), ("entitlement_buckets", "entitlement_buckets", 0),
+        ("drawdown", "entitlement_buckets", 0),
+    ],
+}  # fmt: skip
+
+
+# The steps whose result depends on the period's events (the buckets come from the catalog alone).
+READS_EVENTS = set(STEP_READS) - {"entitlement_buckets"}
+
+
+def record_lineage(
+    context: dg.AssetExecutionContext,
+    source: SourceDirectory,
+    warehouse: Warehouse | WarehouseResource,
+    written: dict[str, pd.DataFrame],
+    extra_inputs: dict[str, str] | None = None,
+) -> None:
+    """Record the run, inputs, code version and row counts of the tables this step just wrote."""
+    store = warehouse.open() if isinstance(warehouse, WarehouseResource) else warehouse
+    step, period = context.assets_def.node_def.name, context.partition_key
+    outputs = {
+        name: fingerprints.frame_digest(frame, TABLES[name]) for name, frame in written.items()
+    }
+    inputs = {**_source_inputs(source, step), **_upstream_inputs(store, step, period),
+              **(extra_inputs or {})}  # fmt: skip
+    inputs["events"] = outputs.get("usage_events") or (
+        runs.output_digest(store.engine, period, "ingest", "usage_events")
+        if step in READS_EVENTS
+        else "not an input of this step"
+    )
+    inputs["settings/status"] = _status(source, period) if step == "summaries" else "-"
+    code = fingerprints.code_version()
+    fingerprint = fingerprints.mapping_digest({"code_version": code, **inputs})
+    if written:  # the restatements step writes only audit tables: metadata alone
+        runs.record(store.engine, pd.DataFrame({
+            "period": pd.Timestamp(period), "step": step, "table_name": list(written),
+            "run_id": context.run.run_id, "code_version": code, "fingerprint": fingerprint,
+            "inputs": json.dumps(inputs, sort_keys=True), "output_digest": list(outputs.values()),
+            "row_count": [len(frame) for frame in written.values()],
+            "recorded_at": pd.Timestamp(dt.datetime.now(dt.UTC)),
+        }))  # fmt: skip
+    metadata = {
+        "lineage/fingerprint": fingerprint, "lineage/code_version": code,
+        **{f"lineage/input/{k}": v for k, v in sorted(inputs.items())},
+        **{f"lineage/rows/{k}": len(v) for k, v in written.items()},
+        **{f"lineage/output/{k}": v for k, v in outputs.items()},
+    }  # fmt: skip
+    for key in context.selected_asset_keys:
+        context.add_asset_metadata(metadata, asset_key=key)
+    if step == "ingest" and _due_and_not_closed(store, source, period):
+        keep_billed_basis(store, period, written["usage_events"], inputs, code, context.run.run_id)
+
+
+def _source_inputs(source: SourceDirectory, step: str) -> dict[str, str]:
+    root = Path(source.path)
+    inputs = {"settings/billing_timezone": source.billing_timezone}
+    for name in sorted(REQUIRED):
+        path = root / name
+        inputs[f"catalog/{name}"] = fingerprints.file_digest(path) if path.exists() else "absent"
+    if step == "ingest":
+        inputs["event_files"] = fingerprints.files_digest(sources.event_files(root), root)
+    return inputs
+
+
+def _upstream_inputs(store: Warehouse, step: str, period: str) -> dict[str, str]:
+    inputs = {}
+    for writer, table, offset in STEP_READS.get(step, []):
+        at = (pd.Timestamp(period) + pd.DateOffset(months=offset)).strftime("%Y-%m-%d")
+        label = f"{table}@{at[:7]}" + (f" ({writer})" if table == "entitlement_buckets" else "")
+        inputs[label] = runs.output_digest(store.engine, at, writer, table)
+    return inputs
+
+
+def _due_and_not_closed(store: Warehouse, source: SourceDirectory, period: str) -> bool:
+    """Past its grace period and not closed yet: what is computed now is what its close exports,
+    so it is what the period is billed on (audit/restatement.py)."""
+    from consumption_pipeline.export import ClosureRegister, closes_on
+
+    due = source.today() >= closes_on(period, source.grace_days)
+    return due and ClosureRegister(store).closure(period) is None
+
+
+def _status(source: SourceDirectory, period: str) -> str:
+    """Whether the period is judged closed: the one input of the summaries that is a date."""
+    _, end = period_bounds(pd.Timestamp(period))
+    closed = source.today() >= end + pd.Timedelta(days=source.grace_days)
+    return f"{'closed' if closed else 'open'} (grace_days={source.grace_days})"

@@ -1,0 +1,158 @@
+"""The new-usage sensor (DOMAIN.md "Inputs" and "Late usage and restatements"): when event files
+arrive in the usage landing folder (or change, or leave it), refresh the open periods they touch.
+
+A file touches the periods of its events' usage dates in the billing time zone; a row with no
+readable date (and a file that cannot be read) touches every open period, since each of them
+quarantines it (or fails on it, naming the file). The sensor requests the billing job for the
+earliest open period touched and every open period after it, oldest first, because a period's
+opening balances are the previous period's closing balances.
+
+Events of a period that is no longer open are never billed silently: a closed period's export is
+never changed (they wait for the restatement of DOMAIN.md), a period past its grace period but not
+closed yet is billed by its close run, and a period before the first one this deployment processed
+is billed only if someone backfills it. Each case is reported, as a warning in the tick's log and
+as an observation of `usage_files` with the period, its status, the files and the event counts.
+
+The cursor keeps, per file, its modification time, size and the periods it touches, so that each
+file is read once per change, and a removed file refreshes the periods it used to touch.
+"""
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from consumption_pipeline import sources
+from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
+from consumption_pipeline.defs.schedules import (
+    automation_on,
+    automation_request,
+    billing_today,
+    periods_to_refresh,
+)
+from consumption_pipeline.export import ClosureRegister, label, processed_periods
+from consumption_pipeline.settings import Settings
+from consumption_pipeline.warehouse import Warehouse
+
+MINIMUM_INTERVAL_SECONDS = 60
+ALL_OPEN = "*"  # in a file's periods: it has rows without a usage date
+
+
+def file_stamps(root: Path) -> dict[str, list[int]]:
+    """Every event file of the landing folder: [modification time in ns, size in bytes]."""
+    try:
+        paths = sources.event_files(root)
+    except sources.SourceError:
+        return {}  # no folder or no file yet: nothing arrived
+    stamps = {}
+    for path in paths:
+        stat = path.stat()
+        stamps[str(path.relative_to(root))] = [stat.st_mtime_ns, stat.st_size]
+    return stamps
+
+
+def touched_periods(root: Path, name: str, timezone: str) -> tuple[Counter, str | None]:
+    """Events of one file per period it touches ('YYYY-MM-01', or ALL_OPEN for rows without a
+    usage date), and why the file could not be read, if it could not."""
+    try:
+        events = sources.read_events(root / name, root)
+    except sources.SourceError as error:
+        return Counter({ALL_OPEN: 0}), str(error)
+    stamps = events["occurred_at"]
+    if pd.api.types.is_datetime64_any_dtype(stamps):  # Parquet: already instants
+        instants = pd.to_datetime(stamps, utc=True)
+    else:
+        instants = pd.to_datetime(stamps.astype("str"), utc=True, format="ISO8601", errors="coerce")
+    dated = instants.notna() & events["malformed"].isna()
+    months = instants[dated].dt.tz_convert(timezone).dt.tz_localize(None).dt.to_period("M")
+    counts = Counter({f"{m.start_time:%Y-%m-%d}": int(n) for m, n in months.value_counts().items()})
+    if (~dated).any():
+        counts[ALL_OPEN] = int((~dated).sum())
+    return counts, None
+
+
+def build(settings: Settings, billing_job: str) -> dg.Definitions:
+    status = dg.DefaultSensorStatus.RUNNING if automation_on() else dg.DefaultSensorStatus.STOPPED
+
+    @dg.sensor(
+        job_name=billing_job, minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
+        default_status=status,
+        description="New usage files: refresh the open periods they touch; report late usage.",
+    )  # fmt: skip
+    def new_usage_files(
+        context: dg.SensorEvaluationContext, source: SourceDirectory, warehouse: WarehouseResource
+    ):
+        root = Path(source.path)
+        known: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
+        stamps = file_stamps(root)
+        arrived = sorted(n for n, s in stamps.items() if known.get(n, {}).get("stamp") != s)
+        removed = sorted(set(known) - set(stamps))
+        if not arrived and not removed:
+            return dg.SkipReason("no new, changed or removed usage file")
+
+        files = {n: known[n] for n in stamps if n not in arrived}
+        events: dict[str, Counter] = {}  # period -> events per file
+        for name in arrived:
+            counts, problem = touched_periods(root, name, source.billing_timezone)
+            if problem:
+                context.log.warning(f"{problem}: the runs of the open periods will fail on it")
+            files[name] = {"stamp": stamps[name], "periods": sorted(counts)}
+            for period, count in counts.items():
+                events.setdefault(period, Counter())[name] += count
+        gone = {period for name in removed for period in known[name]["periods"]}
+
+        today = billing_today(source)
+        store = warehouse.open()
+        open_now = periods_to_refresh(store, today, source.grace_days, settings.first_period)
+        touched = set(events) | gone
+        touched = set(open_now) if ALL_OPEN in touched else touched & set(open_now)
+        refresh = [p for p in open_now if touched and p >= min(touched)]
+        late = {p: files for p, files in events.items() if p not in open_now and p != ALL_OPEN}
+        observations = late_usage(store, late)
+        for observation in observations:
+            context.log.warning(observation.metadata["late_usage/message"].value)
+
+        change = json.dumps({n: stamps.get(n) for n in arrived + removed}, sort_keys=True)
+        key = ":" + hashlib.sha256(change.encode()).hexdigest()[:12]
+        requests = [
+            automation_request(billing_job, p, source, today, "new_usage", key) for p in refresh
+        ]
+        return dg.SensorResult(
+            run_requests=requests, cursor=json.dumps(files, sort_keys=True),
+            asset_events=observations,
+        )  # fmt: skip
+
+    return dg.Definitions(sensors=[new_usage_files])
+
+
+def late_usage(store: Warehouse, late: dict[str, Counter]) -> list[dg.AssetObservation]:
+    """One observation of `usage_files` per period no longer open that new usage belongs to:
+    closed, awaiting its close, or before the first period this deployment processed."""
+    closed = set(ClosureRegister(store).closed_periods())
+    processed = processed_periods(store) + sorted(closed)
+    observations = []
+    for period, files in sorted(late.items()):
+        status = (
+            "closed" if period in closed
+            else "awaiting close" if processed and period >= min(processed)
+            else "not processed"
+        )  # fmt: skip
+        observations.append(dg.AssetObservation(asset_key="usage_files", metadata={
+            "late_usage/period": label(period), "late_usage/events": sum(files.values()),
+            "late_usage/files": ", ".join(sorted(files)), "late_usage/status": status,
+            "late_usage/message": _late_usage(period, files, status),
+        }))  # fmt: skip
+    return observations
+
+
+def _late_usage(period: str, files: Counter, status: str) -> str:
+    count, where = sum(files.values()), ", ".join(sorted(files))
+    why = {
+        "closed": "which is closed: they are not billed; its export is never changed (restate it)",
+        "awaiting close": "past its grace period and not closed yet: its close run will bill them",
+        "not processed": "which this deployment has not processed: backfill it to bill them",
+    }[status]
+    return f"late usage: {count} events in {where} belong to period {label(period)}, {why}"

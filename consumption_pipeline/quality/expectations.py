@@ -1,0 +1,96 @@
+"""Great Expectations (1.x) run in memory: an ephemeral context, pandas frames as batches.
+
+Nothing is written to disk and nothing goes over the network (analytics off). Great Expectations
+is slow to import, so it is imported on first use, once per process. Every expectation carries
+`meta={"column": ..., "expected": ...}`: the column a failing row is told about and what it
+should have held.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+
+import pandas as pd
+
+# Rows of one failed expectation that are located; its count stays exact beyond them.
+ROW_LIMIT = 1000
+# Set before Great Expectations is first imported, whichever function imports it.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation: its meta, how many rows fail and the first of them."""
+
+    order: int  # the expectation's place in its suite
+    column: str
+    expected: str
+    count: int
+    rows: list[int]  # positions in the frame; empty when the expectation is about the table
+
+
+def gxe() -> ModuleType:
+    """The `great_expectations.expectations` module (imported on first use)."""
+    _context()
+    import great_expectations.expectations as expectations
+
+    return expectations
+
+
+def row_condition(column: str, value: str):
+    """A row condition `column == value` for a column map expectation."""
+    from great_expectations.expectations.row_conditions import Column
+
+    return Column(column) == value
+
+
+@cache
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@cache
+def _batch_definition():
+    source = _context().data_sources.add_pandas("frames")
+    return source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
+
+
+def validate(frame: pd.DataFrame, expectations: list, suite: str) -> list[Failure]:
+    """Run `expectations` on `frame` (positional index); the failed ones, in suite order."""
+    import great_expectations as gx
+
+    if not expectations:
+        return []
+    frame = frame.reset_index(drop=True)
+    for order, expectation in enumerate(expectations):
+        expectation.meta = {**(expectation.meta or {}), "order": order}
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(
+        gx.ExpectationSuite(name=suite, expectations=expectations),
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": ROW_LIMIT},
+    )
+    failures = []
+    for outcome in result.results:
+        if outcome.success:
+            continue
+        meta = outcome.expectation_config.meta or {}
+        order, column, expected = meta.get("order", 0), meta.get("column", ""), meta["expected"]
+        exception = outcome.exception_info or {}
+        if exception.get("raised_exception"):
+            # An expectation that could not run has not shown the data to be good.
+            expected += f" (could not be checked: {exception.get('exception_message', '')})"
+            failures.append(Failure(order, column, expected, len(frame), []))
+            continue
+        found = outcome.result or {}
+        rows = [int(i) for i in found.get("partial_unexpected_index_list") or []]
+        count = int(found.get("unexpected_count") or len(rows))
+        failures.append(Failure(order, column, expected, count, rows))
+    return sorted(failures, key=lambda f: f.order)

@@ -1,0 +1,106 @@
+"""Expectation suites on the events of DOMAIN.md stage 1, as the ingest wrote them.
+
+Accepted usage (a Great Expectations suite): its keys are set, `event_id` is unique, the quantity is a number of at most 6
+decimals in [0, 10^12), the usage date is in the period, and account, resource and asset are
+known to the catalog (the asset belonging to the event's account). Quarantined events: each one
+says why, and where it was read (source file and row), so nothing is lost without a trace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from consumption_pipeline.domain.calendar import period_bounds
+from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.quantities import DECIMALS, MAX_QUANTITY
+from consumption_pipeline.quality.expectations import Failure, gxe, validate
+from consumption_pipeline.quality.outcome import Outcome, verdict
+
+LOCATION = ["source_file", "row_number", "event_id", "column", "expected", "got"]
+KEYS = ["event_id", "account_id", "usage_resource_id", "quantity", "occurred_at", "usage_date"]
+EXPLAINED = ["reason", "source_file", "row_number"]
+
+
+def accepted_usage(usage_events: pd.DataFrame, catalog: Catalog, period: pd.Timestamp) -> Outcome:
+    """The accepted events of `period` against the suite of this module's docstring."""
+    frame = usage_events.reset_index(drop=True).copy()
+    # The quantity rounded to 6 decimals must be the quantity itself.
+    frame["quantity_6_decimals"] = np.round(frame["quantity"].astype("float64"), DECIMALS)
+    # The account owning the event's asset (a pair-in-set expectation is row by row: too slow).
+    frame["asset_owner"] = frame["asset_id"].map(catalog.assets.set_index("asset_id")["account_id"])
+    start, end = period_bounds(period)
+    # Days from the period's start: an integer range is far cheaper to check than dates.
+    frame["period_day"] = (pd.to_datetime(frame["usage_date"]) - start).dt.days
+    e = gxe()
+
+    def expect(kind, about: str, expected: str, **kwargs):
+        return getattr(e, kind)(meta={"column": about, "expected": expected}, **kwargs)
+
+    suite = [
+        *(expect("ExpectColumnValuesToNotBeNull", c, "a value", column=c) for c in KEYS),
+        expect("ExpectColumnValuesToBeUnique", "event_id", "a unique event_id", column="event_id"),
+        expect("ExpectColumnValuesToBeBetween", "quantity", f"a quantity in [0, {MAX_QUANTITY})",
+               column="quantity", min_value=0, max_value=MAX_QUANTITY, strict_max=True),
+        expect("ExpectColumnPairValuesToBeEqual", "quantity", "at most 6 decimals",
+               column_A="quantity", column_B="quantity_6_decimals",
+               ignore_row_if="either_value_is_missing"),
+        expect("ExpectColumnValuesToBeBetween", "usage_date",
+               f"a usage date in {start:%Y-%m-%d} to {end - pd.Timedelta(days=1):%Y-%m-%d}",
+               column="period_day", min_value=0, max_value=(end - start).days, strict_max=True),
+        expect("ExpectColumnValuesToBeInSet", "account_id", "a known account_id",
+               column="account_id", value_set=sorted(catalog.accounts["account_id"])),
+        expect("ExpectColumnValuesToBeInSet", "usage_resource_id", "a known usage_resource_id",
+               column="usage_resource_id",
+               value_set=sorted(catalog.resources["usage_resource_id"])),
+        expect("ExpectColumnValuesToBeInSet", "asset_id", "a known asset_id", column="asset_id",
+               value_set=sorted(catalog.assets["asset_id"])),
+        expect("ExpectColumnPairValuesToBeEqual", "asset_id", "an asset of the event's account",
+               column_A="asset_owner", column_B="account_id",
+               ignore_row_if="either_value_is_missing"),
+    ]  # fmt: skip
+    failures = validate(frame, suite, "accepted_usage")
+    # Rows are listed up to a limit per rule; the count of broken rules is exact.
+    violations = sum(f.count for f in failures)
+    return verdict("accepted_usage", _located(frame, failures), f"{len(frame)} accepted events",
+                   events=len(frame), violations=violations)  # fmt: skip
+
+
+def quarantine_explained(quarantined_events: pd.DataFrame) -> Outcome:
+    """Every quarantined event has a reason, a source file and a row number (three null
+    checks: plain pandas, no suite to run)."""
+    frame = quarantined_events.reset_index(drop=True)
+    missing = [Failure(i, c, "a value", int(frame[c].isna().sum()), frame.index[frame[c].isna()].tolist())
+               for i, c in enumerate(EXPLAINED)]  # fmt: skip
+    failing = _located(frame, [f for f in missing if f.count])
+    reasons = frame["reason"].value_counts().sort_index()
+    counts = {f"reason/{r}": int(n) for r, n in reasons.items()}
+    return verdict("quarantine_explained", failing, f"{len(frame)} quarantined events", **counts)
+
+
+def _located(frame: pd.DataFrame, failures: list[Failure]) -> pd.DataFrame:
+    rows = []
+    for f in failures:
+        for i in f.rows:
+            got = frame.at[i, f.column] if f.column in frame else None
+            where = frame.loc[i, ["source_file", "row_number", "event_id"]]
+            rows.append([*where, f.column, f.expected, "" if _missing(got) else got])
+    # One problem per event (the first of the suite), in file order.
+    out = pd.DataFrame(rows, columns=LOCATION).drop_duplicates(["source_file", "row_number"])
+    out = out.sort_values(["source_file", "row_number"], kind="stable")
+    out["problem"] = [
+        f"{r.source_file} row {r.row_number}, event {r.event_id!r}, column '{r.column}': "
+        f"expected {r.expected}, got {_text(r.got)!r}"
+        for r in out.itertuples(index=False)
+    ]
+    return out
+
+
+def _missing(value) -> bool:
+    return value is None or (np.ndim(value) == 0 and pd.isna(value))
+
+
+def _text(value) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat()
+    return str(value)

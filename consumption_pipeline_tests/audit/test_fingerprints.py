@@ -1,0 +1,56 @@
+"""Fingerprints: the same rows give the same digest whatever their order or representation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+
+from consumption_pipeline.audit.fingerprints import file_digest, files_digest, frame_digest
+from consumption_pipeline.tables import TABLES
+
+EVENTS = TABLES["usage_events"]
+
+
+def events(quantities: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "event_id": [f"e{i}" for i in range(len(quantities))], "account_id": "ACME",
+        "asset_id": [None, "A1", "A1"][: len(quantities)], "usage_resource_id": "compute_hours",
+        "quantity": quantities,
+        "occurred_at": pd.to_datetime(["2026-10-05T12:00:00Z"] * len(quantities)),
+        "usage_date": pd.to_datetime(["2026-10-05"] * len(quantities)),
+    })  # fmt: skip
+
+
+def test_row_order_and_number_representation_do_not_change_the_digest():
+    frame = events([50.0, 130.0, 0.000001])
+    shuffled = frame.iloc[[2, 0, 1]].assign(quantity=["0.000001", 50, 130])
+    assert frame_digest(frame, EVENTS) == frame_digest(shuffled, EVENTS)
+    # An instant written with another offset is the same instant.
+    offset = frame.assign(occurred_at=pd.to_datetime(["2026-10-05T14:00:00+02:00"] * 3))
+    assert frame_digest(offset, EVENTS) == frame_digest(frame, EVENTS)
+
+
+def test_a_changed_added_or_removed_row_changes_the_digest():
+    base = frame_digest(events([50.0, 130.0, 1.0]), EVENTS)
+    assert frame_digest(events([50.0, 130.0, 1.000001]), EVENTS) != base  # the 6th decimal
+    assert frame_digest(events([50.0, 130.0]), EVENTS) != base
+    assert frame_digest(events([50.0, 130.0, 1.0]).assign(asset_id="A2"), EVENTS) != base
+
+
+def test_money_is_compared_to_six_decimals():
+    lines = TABLES["liable_summaries"]
+    a = pd.DataFrame({"account_id": ["ACME"], "amount": [Decimal("2.00")]})
+    b = pd.DataFrame({"account_id": ["ACME"], "amount": [Decimal("2.000000")]})
+    c = pd.DataFrame({"account_id": ["ACME"], "amount": [Decimal("2.01")]})
+    assert frame_digest(a, lines) == frame_digest(b, lines) != frame_digest(c, lines)
+
+
+def test_file_digests_follow_content_and_names(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("x\n1\n")
+    assert file_digest(tmp_path / "a.csv") == file_digest(tmp_path / "b.csv")
+    both = files_digest([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path)
+    assert both == files_digest([tmp_path / "b.csv", tmp_path / "a.csv"], tmp_path)
+    (tmp_path / "b.csv").write_text("x\n2\n")
+    assert files_digest([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path) != both

@@ -1,0 +1,120 @@
+"""Trace of an invoice line: from the liable summary to buckets, rates, events and runs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from decimal import Decimal
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from consumption_pipeline.audit.fingerprints import code_version
+from consumption_pipeline.audit.trace import (
+    LineKey,
+    LineNotFound,
+    assemble,
+    read_period_rows,
+    read_trace,
+)
+from consumption_pipeline.cli import main
+from consumption_pipeline.warehouse import Warehouse
+
+ACME_OCTOBER = LineKey("2026-10-01", "ACME", "A1", "credits")
+
+
+def latest_run_id(home, asset: str, partition: str) -> str:
+    """The run of the latest materialization of a partition, as the Dagster instance recorded it."""
+    instance = dg.DagsterInstance.from_config(str(home))
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].run_id
+
+
+def test_acme_october_is_covered_by_the_buckets_of_the_worked_example(sample_run, catalog):
+    trace = read_trace(Warehouse(sample_run.url), ACME_OCTOBER, catalog)
+    # DOMAIN.md's worked example: 10-05 500 credits = rollover 200 + October grant 300;
+    # 10-20 1,300 credits = October grant 700 + PACK 500, 100 overage.
+    debits = trace.ledger.groupby(["entry_date", "bucket_id"])["quantity"].sum()
+    assert debits.to_dict() == {
+        (pd.Timestamp("2026-10-05"), "A1:PRO_CREDITS:2026-09-01:rollover"): 200,
+        (pd.Timestamp("2026-10-05"), "A1:PRO_CREDITS:2026-10-01"): 300,
+        (pd.Timestamp("2026-10-20"), "A1:PRO_CREDITS:2026-10-01"): 700,
+        (pd.Timestamp("2026-10-20"), "A2:PACK_CREDITS:2026-10-10"): 500,
+    }
+    assert set(trace.buckets["bucket_id"]) == set(trace.ledger["bucket_id"])
+    assert trace.buckets.set_index("bucket_id").loc["A2:PACK_CREDITS:2026-10-10", "granted"] == 500
+    # The events, with the file and line they were read from (lines 2 and 3 of the JSONL file).
+    events = trace.events.set_index("event_id")
+    assert list(events.index) == ["cs-acme-002", "cs-acme-003"]
+    assert list(events["quantity"]) == [50, 130]
+    assert set(events["source_file"]) == {"usage/compute_stream.jsonl"}
+    assert list(events["row_number"]) == [2, 3]
+    # The rate: the USD price book's per-unit 0.02 credits from 2026-01-01; 100 × 0.02 = 2.00.
+    assert trace.ratable["amount"].tolist() == [Decimal("2.00")]
+    assert trace.rates[["level", "pricing_model", "unit_price"]].values.tolist() == [
+        ["price_book", "per_unit", Decimal("0.02")]
+    ]
+    assert trace.checks["ok"].all()
+
+
+def test_every_row_of_the_trace_names_the_run_and_code_version_that_wrote_it(sample_run, catalog):
+    trace = read_trace(Warehouse(sample_run.url), ACME_OCTOBER, catalog)
+    run_id = latest_run_id(sample_run.home, "liable_summaries", "2026-10-01")
+    assert run_id == latest_run_id(sample_run.home, "usage_events", "2026-10-01")
+    for section in (trace.line, trace.ratable, trace.usage_summaries, trace.ledger, trace.buckets,
+                    trace.events):  # fmt: skip
+        assert set(section["run_id"]) == {run_id}
+        assert set(section["code_version"]) == {code_version()}
+    assert re.fullmatch(r"0\.1\.0\+[0-9a-f]{12}", code_version())
+
+
+def test_a_rate_change_inside_the_period_shows_both_rates(sample_run, catalog):
+    key = LineKey("2026-10-01", "SOYLENT", None, "api_calls")
+    trace = read_trace(Warehouse(sample_run.url), key, catalog)
+    parts = trace.ratable.set_index("rate_effective_from")
+    # Graduated EUR, first tier with a flat fee. Before 10-16: 41,250 × 0.0009 + 4.50 = 41.625
+    # → 41.63; from 10-16: 38,900 × 0.00095 + 5.00 = 41.955 → 41.96.
+    assert parts.loc[pd.Timestamp("2026-01-01"), "amount"] == Decimal("41.63")
+    assert parts.loc[pd.Timestamp("2026-10-16"), "amount"] == Decimal("41.96")
+    assert trace.line["amount"].iloc[0] == Decimal("83.59")
+    assert sorted(trace.rates["effective_from"].dt.strftime("%Y-%m-%d").unique()) == [
+        "2026-01-01", "2026-10-16",
+    ]  # fmt: skip
+    assert set(trace.events["event_id"]) == {"gw-00039", "gw-00052"}
+    assert trace.checks["ok"].all()
+
+
+def test_a_tampered_ledger_entry_fails_the_reconciliation(sample_run):
+    rows = read_period_rows(Warehouse(sample_run.url), "2026-10-01", "ACME")
+    ledger = rows.ledger.copy()
+    ledger.loc[ledger["bucket_id"].eq("A2:PACK_CREDITS:2026-10-10")
+               & ledger["entry_type"].eq("debit"), "quantity"] = 499  # fmt: skip
+    checks = assemble(ACME_OCTOBER, replace(rows, ledger=ledger)).checks.set_index("check")
+    assert not checks.loc["debited = Σ ledger debits", "ok"]
+    assert checks.loc["debited = Σ ledger debits", "found"] == 1699  # 200 + 300 + 700 + 499
+    assert checks.drop("debited = Σ ledger debits")["ok"].all()
+
+
+def test_an_unknown_line_lists_the_lines_of_the_account(sample_run):
+    with pytest.raises(LineNotFound, match="lines of the account: A1/credits"):
+        read_trace(Warehouse(sample_run.url), LineKey("2026-10-01", "ACME", None, "credits"))
+
+
+def test_the_trace_command_prints_the_line_back_to_its_events(sample_run, capsys):
+    args = ["trace", "--warehouse", sample_run.url, "--period", "2026-10", "--account", "ACME",
+            "--asset", "A1", "--resource", "credits"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "## Trace of 2026-10 ACME asset A1 credits" in out
+    assert "every total reconciles with its parts" in out
+    assert "| cs-acme-003 |" in out and "A2:PACK_CREDITS:2026-10-10" in out
+    assert main([*args[:-2], "--resource", "api_calls"]) == 2
+    assert "no liable summary 2026-10 ACME asset A1 api_calls" in capsys.readouterr().err
+
+
+def test_account_ids_reach_sql_only_as_bound_parameters(sample_run):
+    rows = read_period_rows(Warehouse(sample_run.url), "2026-10-01", "ACME' OR '1'='1")
+    assert rows.liable.empty and rows.events.empty and rows.ledger.empty

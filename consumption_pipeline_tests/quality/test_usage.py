@@ -1,0 +1,70 @@
+"""The suites on ingested events: accepted usage as the ingest must have written it, and every
+quarantined event explained."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from consumption_pipeline.quality.usage import accepted_usage, quarantine_explained
+from consumption_pipeline_tests.corpus.source import read_and_ingest, write_source
+
+PERIOD = pd.Timestamp("2026-10-01")
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory):
+    """The hand-billed source's catalog and accepted October events (7 of them)."""
+    catalog, _, ingested = read_and_ingest(write_source(tmp_path_factory.mktemp("source")))
+    return catalog, ingested.usage_events
+
+
+def test_the_accepted_events_of_a_good_source_pass(good):
+    catalog, events = good
+    outcome = accepted_usage(events, catalog, PERIOD)
+    assert outcome.passed and outcome.summary == "passed: 7 accepted events"
+
+
+def test_every_rule_names_the_event_its_file_and_row(good):
+    # Rows 2..8 of usage/base.csv hold e-acme-1..5 and e-beta-1..2; break one field of each.
+    # (The table is sorted by account and date, not by file row.)
+    catalog, events = good
+    bad = events.set_index("event_id", drop=False)
+    bad.loc["e-acme-1", "quantity"] = -1.0
+    bad.loc["e-acme-2", "quantity"] = 0.1 + 0.2  # 0.30000000000000004: more than 6 decimals
+    bad.loc["e-acme-3", "usage_date"] = pd.Timestamp("2026-11-01")
+    bad.loc["e-acme-4", "account_id"] = "WAYNE"
+    bad.loc["e-beta-2", "usage_resource_id"] = None
+    bad.loc["e-beta-1", "asset_id"] = "A1"  # BETA's event tagged with ACME's asset
+    bad.loc["e-acme-5", "event_id"] = "e-beta-2"  # the id of row 8 (whose first problem is another)
+    bad = bad.reset_index(drop=True)
+    outcome = accepted_usage(bad, catalog, PERIOD)
+    assert outcome.failing["problem"].tolist() == [
+        "usage/base.csv row 2, event 'e-acme-1', column 'quantity': expected a quantity in "
+        "[0, 1000000000000), got '-1.0'",
+        "usage/base.csv row 3, event 'e-acme-2', column 'quantity': expected at most 6 decimals, "
+        "got '0.30000000000000004'",
+        "usage/base.csv row 4, event 'e-acme-3', column 'usage_date': expected a usage date in "
+        "2026-10-01 to 2026-10-31, got '2026-11-01'",
+        "usage/base.csv row 5, event 'e-acme-4', column 'account_id': expected a known account_id, "
+        "got 'WAYNE'",
+        "usage/base.csv row 6, event 'e-beta-2', column 'event_id': expected a unique event_id, "
+        "got 'e-beta-2'",
+        "usage/base.csv row 7, event 'e-beta-1', column 'asset_id': expected an asset of the "
+        "event's account, got 'A1'",
+        "usage/base.csv row 8, event 'e-beta-2', column 'usage_resource_id': expected a value, "
+        "got ''",
+    ]
+
+
+def test_quarantined_events_carry_reason_file_and_row():
+    quarantined = pd.DataFrame({
+        "event_id": ["q-1", "q-2", "q-3"], "reason": ["negative_quantity", None, "conflict"],
+        "source_file": ["usage/a.csv", "usage/a.csv", "usage/b.jsonl"], "row_number": [2, 3, 7],
+    })  # fmt: skip
+    outcome = quarantine_explained(quarantined)
+    assert outcome.failing["problem"].tolist() == [
+        "usage/a.csv row 3, event 'q-2', column 'reason': expected a value, got ''"
+    ]
+    # The counts per reason travel with the check.
+    assert outcome.facts == {"reason/conflict": 1, "reason/negative_quantity": 1}
