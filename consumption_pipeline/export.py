@@ -44,7 +44,7 @@ from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.money import round_money
 from consumption_pipeline.settings import PROJECT_ROOT, Settings
 from consumption_pipeline.tables import closure_metadata, period_closures
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.warehouse import Warehouse, create_schema
 
 OUTBOX_ENV = "CONSUMPTION_OUTBOX_DIR"
 DEFAULT_OUTBOX = PROJECT_ROOT / "data" / "outbox"
@@ -107,15 +107,13 @@ def due_periods(since: str, today: pd.Timestamp, grace_days: int) -> list[str]:
 
 # -- the register of closed periods ----------------------------------------------------------
 
-_REGISTERS: set[str] = set()
-
 
 class ClosureRegister:
     """The warehouse table `period_closures`: one row per closed period, inserted once."""
 
     def __init__(self, store: Warehouse) -> None:
         self.engine = store.engine
-        _create_register(self.engine)
+        create_schema(self.engine, closure_metadata)
 
     def closed_periods(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -140,20 +138,6 @@ class ClosureRegister:
         }  # fmt: skip
         with self.engine.begin() as conn:
             conn.execute(period_closures.insert().values(**row))
-
-
-def _create_register(engine: sa.Engine) -> None:
-    """Create `period_closures` once per process and URL; several steps may race to do it."""
-    key = engine.url.render_as_string(hide_password=True)
-    if key in _REGISTERS:
-        return
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('period_closures'))"))
-        elif engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        closure_metadata.create_all(conn)
-    _REGISTERS.add(key)
 
 
 def processed_periods(store: Warehouse) -> list[str]:

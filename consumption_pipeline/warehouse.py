@@ -223,16 +223,36 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
             time.sleep(0.05)
 
 
+_CREATED: set[tuple[str, int]] = set()
+
+
+def create_schema(engine: sa.Engine, schema: sa.MetaData) -> None:
+    """Create the tables of `schema` that are missing, once per process and URL; several step
+    processes may race to do it."""
+    key = (engine.url.render_as_string(hide_password=True), id(schema))
+    if key in _CREATED:
+        return
+    with engine.begin() as conn:
+        _lock_schema(conn)
+        schema.create_all(conn)
+    _CREATED.add(key)
+
+
+def _lock_schema(conn: sa.Connection) -> None:
+    """Hold the schema lock until the transaction ends: a check-then-create is not atomic."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('consumption_pipeline'))"))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _create_tables(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         if _schema_complete(conn):
             return
     # Several step processes may open a new warehouse at once: serialize the check-then-create.
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('consumption_pipeline'))"))
-        elif engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _lock_schema(conn)
         metadata.create_all(conn)
         # Deletes and reads select by period. Periods are written in bulk, so their rows sit
         # together: a BRIN index finds them at almost no cost per COPY (a B-tree costs ~2 s per

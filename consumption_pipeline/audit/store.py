@@ -16,27 +16,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from consumption_pipeline.tables import AUDIT_TABLES, MONEY, audit_metadata
-
-_CREATED: set[str] = set()
-
-
-def ensure_tables(engine: sa.Engine) -> None:
-    """Create the audit tables once per process and URL; several steps may race to do it."""
-    key = engine.url.render_as_string(hide_password=True)
-    if key in _CREATED:
-        return
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('consumption_audit'))"))
-        elif engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        audit_metadata.create_all(conn)
-    _CREATED.add(key)
+from consumption_pipeline.warehouse import create_schema
 
 
 def replace_rows(engine: sa.Engine, name: str, key: dict[str, Any], frame: pd.DataFrame) -> None:
     """In one transaction: delete the rows of `name` matching `key`, insert `frame`."""
-    ensure_tables(engine)
+    create_schema(engine, audit_metadata)
     table = AUDIT_TABLES[name]
     unknown = set(frame.columns) - set(table.c.keys())
     if unknown:
@@ -51,7 +36,7 @@ def replace_rows(engine: sa.Engine, name: str, key: dict[str, Any], frame: pd.Da
 
 def read_rows(engine: sa.Engine, name: str, where: dict[str, Any]) -> pd.DataFrame:
     """Rows of `name` whose columns equal `where` (a list value means any of its items)."""
-    ensure_tables(engine)
+    create_schema(engine, audit_metadata)
     table = AUDIT_TABLES[name]
     conditions = []
     for column, value in where.items():

@@ -7,11 +7,13 @@ quarantines it (or fails on it, naming the file). The sensor requests the billin
 earliest open period touched and every open period after it, oldest first, because a period's
 opening balances are the previous period's closing balances.
 
-Events of a period that is no longer open are never billed silently: a closed period's export is
-never changed (they wait for the restatement of DOMAIN.md), a period past its grace period but not
-closed yet is billed by its close run, and a period before the first one this deployment processed
-is billed only if someone backfills it. Each case is reported, as a warning in the tick's log and
-as an observation of `usage_files` with the period, its status, the files and the event counts.
+Events of a period that is no longer open are never billed silently. A closed period's export is
+never changed: the sensor requests the billing job for that period and every later period no
+longer open, oldest first, each of which books the difference from what was billed as a
+restatement (DOMAIN.md), then for every open period. A period past its grace period but not closed
+yet is billed by its close run, and a period before the first one this deployment processed is
+billed only if someone backfills it. Each case is reported, as a warning in the tick's log and as
+an observation of `usage_files` with the period, its status, the files and the event counts.
 
 The cursor keeps, per file, its modification time, size and the periods it touches, so that each
 file is read once per change, and a removed file refreshes the periods it used to touch.
@@ -80,7 +82,7 @@ def build(settings: Settings, billing_job: str) -> dg.Definitions:
     @dg.sensor(
         job_name=billing_job, minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=status,
-        description="New usage files: refresh the open periods they touch; report late usage.",
+        description="New usage files: refresh the open periods they touch, restate closed ones, report late usage.",
     )  # fmt: skip
     def new_usage_files(
         context: dg.SensorEvaluationContext, source: SourceDirectory, warehouse: WarehouseResource
@@ -114,18 +116,35 @@ def build(settings: Settings, billing_job: str) -> dg.Definitions:
         observations = late_usage(store, late)
         for observation in observations:
             context.log.warning(observation.metadata["late_usage/message"].value)
+        restate = periods_to_restate(store, late, open_now)
+        if restate:  # the balances of every later period change: refresh all the open ones
+            refresh = open_now
 
         change = json.dumps({n: stamps.get(n) for n in arrived + removed}, sort_keys=True)
         key = ":" + hashlib.sha256(change.encode()).hexdigest()[:12]
         requests = [
-            automation_request(billing_job, p, source, today, "new_usage", key) for p in refresh
-        ]
+            automation_request(billing_job, p, source, today, "restatement", key) for p in restate
+        ] + [automation_request(billing_job, p, source, today, "new_usage", key) for p in refresh]
         return dg.SensorResult(
             run_requests=requests, cursor=json.dumps(files, sort_keys=True),
             asset_events=observations,
         )  # fmt: skip
 
     return dg.Definitions(sensors=[new_usage_files])
+
+
+def periods_to_restate(
+    store: Warehouse, late: dict[str, Counter], open_now: list[str]
+) -> list[str]:
+    """The earliest closed period that late usage belongs to and every period after it that is
+    no longer open, oldest first: each is recomputed in turn (its opening balances are the
+    previous one's closing balances) and books its difference as a restatement."""
+    closed = ClosureRegister(store).closed_periods()
+    touched = [p for p in late if p in closed]
+    if not touched:
+        return []
+    known = set(processed_periods(store)) | set(closed)
+    return sorted(p for p in known if p >= min(touched) and p not in open_now)
 
 
 def late_usage(store: Warehouse, late: dict[str, Counter]) -> list[dg.AssetObservation]:
@@ -151,7 +170,8 @@ def late_usage(store: Warehouse, late: dict[str, Counter]) -> list[dg.AssetObser
 def _late_usage(period: str, files: Counter, status: str) -> str:
     count, where = sum(files.values()), ", ".join(sorted(files))
     why = {
-        "closed": "which is closed: they are not billed; its export is never changed (restate it)",
+        "closed": "which is closed: its export is never changed; it is recomputed and the "
+        "difference booked as a restatement in the next open period",
         "awaiting close": "past its grace period and not closed yet: its close run will bill them",
         "not processed": "which this deployment has not processed: backfill it to bill them",
     }[status]

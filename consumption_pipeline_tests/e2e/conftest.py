@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline_tests.conftest import POSTGRES_SERVER
+from consumption_pipeline_tests.postgres import postgres_database
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -32,19 +30,8 @@ def fresh_warehouse(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'warehouse.db'}"
         return
-    name = f"cp_e2e_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as error:
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {error}", pytrace=False)
-    try:
-        yield f"{POSTGRES_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with postgres_database("cp_e2e") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 from dagster._core.workspace.context import WorkspaceProcessContext
@@ -32,31 +31,12 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 
 from consumption_pipeline.settings import PROJECT_ROOT
-from consumption_pipeline_tests.conftest import POSTGRES_SERVER
+from consumption_pipeline_tests.postgres import postgres_database
 
 LOCATION = "consumption_pipeline.definitions"  # workspace.yaml names it after its module
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 TIMEOUT = 1800  # seconds a test waits for runs (a loaded machine runs them 10 times slower)
 _LOG = logging.getLogger("consumption_pipeline_tests.deployment")
-
-
-@contextlib.contextmanager
-def postgres_database(prefix: str) -> Iterator[str]:
-    """A new database on the test server, dropped afterwards (the test fails without a server)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {error}", pytrace=False)
-    try:
-        yield f"{POSTGRES_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 class Deployment:

@@ -21,6 +21,7 @@ import pytest
 from consumption_pipeline.definitions import BILLING_JOB
 from consumption_pipeline.settings import DEFAULT_SOURCE
 from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline_tests.postgres import postgres_database
 from consumption_pipeline_tests.production.conftest import (
     LATE_ACME,
     assert_same_tables,
@@ -30,11 +31,7 @@ from consumption_pipeline_tests.production.conftest import (
     settings_for,
     snapshot,
 )
-from consumption_pipeline_tests.production.deployment import (
-    Deployment,
-    postgres_database,
-    production_deployment,
-)
+from consumption_pipeline_tests.production.deployment import Deployment, production_deployment
 from consumption_pipeline_tests.production.stall import PostgresStall, SqliteStall
 
 TWELVE = [

@@ -27,7 +27,7 @@ from consumption_pipeline.export import (
     write_outbox,
 )
 from consumption_pipeline.warehouse import Warehouse
-from consumption_pipeline_tests.production.deployment import postgres_database
+from consumption_pipeline_tests.postgres import postgres_database
 
 SEP, OCT, NOV = "2026-09-01", "2026-10-01", "2026-11-01"
 CLOSING_DAY = pd.Timestamp("2026-11-04")  # October's end (exclusive) 11-01 + 3 grace days

@@ -14,6 +14,7 @@ import pytest
 from consumption_pipeline.cli import main
 from consumption_pipeline.definitions import BILLING_JOB, build_defs
 from consumption_pipeline.defs.close import PERIOD_CLOSE_JOB
+from consumption_pipeline.defs.schedules import TRIGGER_TAG
 from consumption_pipeline.export import ClosureRegister, read_manifest
 from consumption_pipeline.settings import Settings
 from consumption_pipeline.warehouse import Warehouse
@@ -199,11 +200,13 @@ def landing(tmp_path: Path, dagster_home: Path):
 def test_new_usage_refreshes_the_open_periods_it_touches_and_reports_the_rest(landing):
     flows = landing
     first = sense(flows, "2026-11-10", None)
-    # The sample's files: November's events, and rows without a date (every open period).
-    assert requested(first) == [(BILLING_JOB, NOV)]
-    assert first.run_requests[0].run_config["resources"]["source"]["config"]["as_of"] == (
+    # The sample's files: October's events (closed: restated, then November after it),
+    # November's events, and rows without a date (every open period).
+    assert requested(first) == [(BILLING_JOB, OCT), (BILLING_JOB, NOV)]
+    assert [r.tags[TRIGGER_TAG] for r in first.run_requests] == ["restatement", "new_usage"]
+    assert {r.run_config["resources"]["source"]["config"]["as_of"] for r in first.run_requests} == {
         "2026-11-10"
-    )
+    }
     assert {(r["period"], r["status"]) for r in late_usage(first)} == {
         ("2026-09", "not processed"), ("2026-10", "closed")}  # fmt: skip
     assert sense(flows, "2026-11-10", first.cursor).run_requests == []
@@ -211,20 +214,34 @@ def test_new_usage_refreshes_the_open_periods_it_touches_and_reports_the_rest(la
     added = events_file(flows, "more.csv", "2026-11-09T10:00:00Z")
     second = sense(flows, "2026-11-10", first.cursor)
     assert requested(second) == [(BILLING_JOB, NOV)] and late_usage(second) == []
-    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    assert second.run_requests[0].run_key != first.run_requests[1].run_key
 
     events_file(flows, "late.csv", "2026-10-30T23:00:00Z", "2026-10-31T08:00:00+02:00")
     third = sense(flows, "2026-11-10", second.cursor)
-    assert third.run_requests == []  # nothing open touched: nothing is billed
+    # Late usage of closed October: October is recomputed (its export stays, the difference is
+    # restated), then November, whose opening balances are October's closing ones.
+    assert requested(third) == [(BILLING_JOB, OCT), (BILLING_JOB, NOV)]
+    assert [r.tags[TRIGGER_TAG] for r in third.run_requests] == ["restatement", "new_usage"]
     (report,) = late_usage(third)
     assert (report["period"], report["status"], report["events"], report["files"]) == (
         "2026-10", "closed", 2, "usage/late.csv")  # fmt: skip
-    assert "not billed" in report["message"]
+    assert "booked as a restatement in the next open period" in report["message"]
 
     added.unlink()
     fourth = sense(flows, "2026-11-10", third.cursor)
     assert requested(fourth) == [(BILLING_JOB, NOV)]  # the periods it used to touch
     assert "usage/more.csv" not in json.loads(fourth.cursor)
+
+
+def test_late_usage_of_an_earlier_closed_period_restates_it_and_every_later_period(landing):
+    store = Warehouse(landing.url)
+    store.replace_period(SEP, {"ingest_reconciliation": pd.DataFrame([{"events_read": 0}])})
+    ClosureRegister(store).record({"period": "2026-09", "closed_on": "2026-10-04",
+                                   "grace_days": 3, "rows": 0, "totals": {}, "checksum": "-"},
+                                  landing.outbox / "2026-09", "run-0")  # fmt: skip
+    tick = sense(landing, "2026-11-10", None)  # the sample has September's events
+    assert requested(tick) == [(BILLING_JOB, SEP), (BILLING_JOB, OCT), (BILLING_JOB, NOV)]
+    assert [r.tags[TRIGGER_TAG] for r in tick.run_requests] == ["restatement"] * 2 + ["new_usage"]
 
 
 @pytest.fixture
