@@ -45,8 +45,11 @@ def draw_down(
     `buckets` are the period's grant buckets (stage 2); `carried` are the buckets still open at
     the end of the previous period with their `closing` balance (empty with no history)."""
     start, end = period_bounds(period)
-    book = _Book(_initial_state(buckets, carried, start), start)
-    by_day = dict(list(_with_draw_order(rated, catalog).groupby("window_date")))
+    summaries, state = _pooled(
+        _with_draw_order(rated, catalog), _initial_state(buckets, carried, start)
+    )
+    book = _Book(state, start, len(summaries))
+    by_day = dict(list(summaries.groupby("window_date")))
     # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
     day = start
     while day < end:
@@ -56,7 +59,7 @@ def draw_down(
             book.draw(by_day[day])
         day = min([book.next_change(day, end), *(d for d in by_day if d > day)])
     usage = rated.copy()
-    debited_micro = usage["summary_id"].map(book.debited_by_summary()).fillna(0).astype("int64")
+    debited_micro = book.debited[summaries["seq"].loc[rated.index].to_numpy()]
     usage["debited"] = from_micro(debited_micro)
     usage["overage"] = from_micro(to_micro(usage["drawdown_quantity"]) - debited_micro)
     return Drawdown(usage, book.ledger(period), book.balances(end), book.rollover_buckets())
@@ -112,7 +115,18 @@ def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         ["window_date", "monthly", "no_asset", "asset_key", "usage_resource_id", "account_id"]
     )
     s["rank"] = s.groupby(["window_date", "account_id", "drawdown_resource_id"]).cumcount()
+    s["seq"] = np.arange(len(s))  # the draw order as one integer (sorting by ids costs)
     return s
+
+
+def _pooled(summaries: pd.DataFrame, state: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Number each (account, drawdown resource): a summary draws from the buckets of its pool,
+    and joining on one integer is far cheaper than on two texts. Rollover buckets inherit it."""
+    keys = pd.concat([summaries["account_id"] + "\x1f" + summaries["drawdown_resource_id"],
+                      state["account_id"] + "\x1f" + state["usage_resource_id"]])  # fmt: skip
+    pool = pd.factorize(keys)[0]
+    return (summaries.assign(pool=pool[: len(summaries)]),
+            state.assign(pool=pool[len(summaries) :]))  # fmt: skip
 
 
 def _greedy(need: np.ndarray, balance: np.ndarray, summary: np.ndarray) -> np.ndarray:
@@ -133,9 +147,10 @@ def _day_number(dates: pd.Series) -> np.ndarray:
 class _Book:
     """The bucket state of one period and the ledger entries written while walking it."""
 
-    def __init__(self, state: pd.DataFrame, start: pd.Timestamp):
+    def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summaries: int):
         self.state, self.start = state.reset_index(drop=True), start
         self.entries: list[pd.DataFrame] = []
+        self.debited = np.zeros(summaries, "int64")  # micro-units per summary, by draw order
 
     def _log(self, rows: pd.DataFrame, day, entry_type: str, quantity, opening, closing,
              summary_id=None, related=None) -> None:  # fmt: skip
@@ -223,7 +238,7 @@ class _Book:
         st = self.state
         balance, pos = st["balance"].to_numpy(copy=True), m["pos"].to_numpy()
         need, ranks = m["need"].to_numpy(), m["rank"].to_numpy()
-        summary = pd.factorize(m["summary_id"])[0]
+        summary = m["seq"].to_numpy()
         take, opening = np.zeros(len(m), "int64"), np.zeros(len(m), "int64")
         edges = np.flatnonzero(np.diff(ranks)) + 1
         # Within one rank a bucket serves at most one summary: buckets belong to one account and
@@ -233,6 +248,7 @@ class _Book:
             take[a:b] = _greedy(need[a:b], opening[a:b], summary[a:b])
             balance[pos[a:b]] -= take[a:b]
         drawn = take > 0
+        np.add.at(self.debited, summary[drawn], take[drawn])
         m = m[drawn]
         self._log(m, m["window_date"].to_numpy(), "debit", take[drawn], opening[drawn],
                   opening[drawn] - take[drawn], summary_id=m["summary_id"].to_numpy())  # fmt: skip
@@ -250,11 +266,11 @@ class _Book:
         candidates = live.reset_index(names="pos").rename(
             columns={"usage_resource_id": "drawdown_resource_id", "asset_key": "bucket_asset_key"}
         )
+        candidates["bucket_seq"] = candidates["bucket_id"].rank(method="first")
         m = wanted.merge(
-            candidates[["pos", "bucket_id", "account_id", "drawdown_resource_id", "binding",
-                        "bucket_asset_key", "priority", "valid_from", "valid_to",
-                        "rollover_generation"]],
-            on=["account_id", "drawdown_resource_id"],
+            candidates[["pos", "pool", "bucket_id", "bucket_seq", "binding", "bucket_asset_key",
+                        "priority", "valid_from", "valid_to", "rollover_generation"]],
+            on="pool",
         )  # fmt: skip
         m = m[m["binding"].eq("account") | m["bucket_asset_key"].eq(m["asset_key"])]
         if not len(m):
@@ -266,15 +282,8 @@ class _Book:
             -starts,
         )
         m["fresh"] = m["rollover_generation"].eq(0)
-        keys = ["rank", "summary_id", "priority", "order_key", "fresh", "bucket_id"]
+        keys = ["rank", "seq", "priority", "order_key", "fresh", "bucket_seq"]
         return m.sort_values(keys, ignore_index=True)
-
-    def debited_by_summary(self) -> pd.Series:
-        """Micro-units debited per summary_id, from the debit entries."""
-        debits = [e for e in self.entries if len(e) and e["entry_type"].iat[0] == "debit"]
-        if not debits:
-            return pd.Series(dtype="int64")
-        return pd.concat(debits).groupby("summary_id")["quantity"].sum()
 
     def next_change(self, day: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
         """The first day after `day` on which a bucket opens or ends, else `end`."""
