@@ -27,6 +27,7 @@ EVENT_COLUMNS = [
     "quantity",
     "occurred_at",
 ]
+DICTIONARY_COLUMNS = ["account_id", "asset_id", "usage_resource_id"]
 EVENT_SUFFIXES = (".csv", ".jsonl", ".parquet")
 RAW_TEXT_LIMIT = 500  # characters of an unreadable row kept for the quarantine
 _NOT_UTF8 = "not UTF-8 text at byte {} of the line: save the file as UTF-8"
@@ -199,7 +200,8 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def _events_parquet(path: Path) -> pd.DataFrame:
     try:
-        table = pq.read_table(path)
+        # Ids repeat across millions of events: read them dictionary-encoded (categoricals).
+        table = pq.read_table(path, read_dictionary=DICTIONARY_COLUMNS)
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{path}: cannot be read as Parquet: {error}") from None
     frame = _nan_as_text(table, "quantity").to_pandas()

@@ -23,8 +23,7 @@ from consumption_pipeline.domain.quantities import from_micro, parse_quantities
 
 ID_COLUMNS = ["event_id", "account_id", "asset_id", "usage_resource_id"]
 RAW_COLUMNS = [*ID_COLUMNS, "quantity", "occurred_at"]
-PAYLOAD = ["account_id", "asset_id", "usage_resource_id", "quantity_micro", "quantity_unparsed",
-           "occurred_ns", "occurred_unparsed"]  # fmt: skip
+PAYLOAD = ["account_id", "asset_id", "usage_resource_id", "quantity_micro", "occurred_ns"]
 ACCEPTED_FROM = [*ID_COLUMNS, "quantity_micro", "occurred_at", "usage_date", "source_file",
                  "row_number"]  # fmt: skip
 
@@ -72,15 +71,16 @@ def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
     frame["usage_date"] = (
         frame["occurred_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
     )
-    frame["event_period"] = frame["usage_date"].dt.to_period("M").dt.to_timestamp()
+    months = frame["usage_date"].to_numpy().astype("datetime64[M]")
+    frame["event_period"] = pd.Series(months.astype("datetime64[us]"), index=raw.index)
     frame["quantity_raw"], frame["occurred_at_raw"] = raw["quantity"], raw["occurred_at"]
     frame["source_file"], frame["row_number"] = raw["source_file"], raw["row_number"]
-    # Payload values for comparing copies: parsed where possible, else the raw text.
+    # Payload values for comparing copies: parsed where possible, else the raw text (rendered
+    # only for the copies of repeated ids, see _resolve_duplicates).
     bad_time = frame["occurred_at"].isna()
     instants = frame["occurred_at"].dt.tz_localize(None).to_numpy().view("int64")
     frame["occurred_ns"] = pd.Series(instants, index=raw.index).where(~bad_time, 0)
-    frame["occurred_unparsed"] = _text_where(raw["occurred_at"], bad_time).fillna("")
-    frame["quantity_unparsed"] = _text_where(raw["quantity"], quantity_reason.notna()).fillna("")
+    frame["quantity_bad"] = quantity_reason.notna()
 
     malformed = raw["malformed"].notna()
     reason = pd.Series(pd.NA, index=raw.index, dtype="str").mask(malformed, "malformed_row")
@@ -98,6 +98,11 @@ def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
 
 
 def _text(values: pd.Series) -> pd.Series:
+    """Stripped text, NA where missing or blank; a categorical is cleaned once per category."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = _text(pd.Series(values.cat.categories, dtype="str")).array
+        codes = values.cat.codes.to_numpy()
+        return pd.Series(categories.take(codes, allow_fill=True), index=values.index)
     text = values.astype("str").str.strip()
     return text.where(values.notna() & text.ne(""), pd.NA)
 
@@ -124,14 +129,23 @@ def _instants(values: pd.Series) -> pd.Series:
 
 def _resolve_duplicates(events: pd.DataFrame) -> pd.Series:
     """Mark exact repeats of an event_id as duplicates; quarantine every copy of a conflict."""
-    keyed = events["event_id"].notna() & events["reason"].ne("malformed_row")
-    ids = pd.factorize(events.loc[keyed, "event_id"])[0]
+    ids = pd.factorize(events["event_id"])[0]  # -1 where missing
+    ids[events["reason"].eq("malformed_row").to_numpy()] = -1
+    counts = np.bincount(ids[ids >= 0], minlength=1)
     # Payloads are compared only where an id occurs more than once (rare in real feeds).
-    copies = pd.Series(np.bincount(ids)[ids] > 1, index=keyed.index[keyed])
-    keyed = events.loc[copies.index[copies], PAYLOAD]
-    keyed["id"] = ids[copies.to_numpy()]
-    repeat = keyed.duplicated(["id", *PAYLOAD], keep="first")
-    payloads = np.bincount(keyed.loc[~repeat, "id"], minlength=len(ids))  # distinct, per id
+    rows = np.flatnonzero((ids >= 0) & (counts[np.maximum(ids, 0)] > 1))
+    keyed = events.iloc[rows]
+    keyed = (
+        keyed[PAYLOAD]
+        .assign(
+            id=ids[rows],
+            occurred_unparsed=_text_where(keyed["occurred_at_raw"], keyed["occurred_at"].isna()),
+            quantity_unparsed=_text_where(keyed["quantity_raw"], keyed["quantity_bad"]),
+        )
+        .fillna({"occurred_unparsed": "", "quantity_unparsed": ""})
+    )
+    repeat = keyed.duplicated(keep="first")
+    payloads = np.bincount(keyed.loc[~repeat, "id"], minlength=len(counts))  # distinct, per id
     conflict = pd.Series(payloads[keyed["id"]] > 1, index=keyed.index)
     conflict = conflict.reindex(events.index, fill_value=False)
     marked = conflict & events["reason"].isna()
@@ -143,7 +157,10 @@ def _resolve_duplicates(events: pd.DataFrame) -> pd.Series:
 def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
     pending = events["reason"].isna()
     owner = catalog.assets.set_index("asset_id")["account_id"]
-    asset_owner = events["asset_id"].map(owner)
+    # Look each distinct asset up once: mapping millions of texts through an index costs.
+    codes, assets = pd.factorize(events["asset_id"])
+    owners = pd.Series(assets, dtype="str").map(owner).array
+    asset_owner = pd.Series(owners.take(codes, allow_fill=True), index=events.index)
     resources = catalog.resources["usage_resource_id"]
     checks = [
         ("unknown_account", ~events["account_id"].isin(catalog.accounts["account_id"])),
