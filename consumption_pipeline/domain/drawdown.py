@@ -17,7 +17,7 @@ import pandas as pd
 
 from consumption_pipeline.domain.buckets import BUCKET_COLUMNS
 from consumption_pipeline.domain.calendar import add_months, period_bounds
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, lookup
 from consumption_pipeline.domain.quantities import from_micro, to_micro
 
 NEVER = np.iinfo("int64").max
@@ -108,7 +108,7 @@ def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     s["asset_key"] = s["asset_id"].fillna("")
     by_asset = catalog.assets.set_index("asset_id")["drawdown_order"]
     by_account = catalog.accounts.set_index("account_id")["drawdown_order"]
-    s["bucket_order"] = s["asset_id"].map(by_asset).fillna(s["account_id"].map(by_account))
+    s["bucket_order"] = lookup(s["asset_id"], by_asset).fillna(lookup(s["account_id"], by_account))
     s["monthly"] = s["aggregation_period"].eq("monthly")
     s["no_asset"] = s["asset_key"].eq("")
     s = s.sort_values(
@@ -120,13 +120,16 @@ def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 
 
 def _pooled(summaries: pd.DataFrame, state: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Number each (account, drawdown resource): a summary draws from the buckets of its pool,
-    and joining on one integer is far cheaper than on two texts. Rollover buckets inherit it."""
+    """Number each (account, drawdown resource) and each asset key: a summary draws from the
+    buckets of its pool (of its asset, or account-bound), and joining and comparing integers is
+    far cheaper than texts. Rollover buckets inherit both numbers from their parent."""
     keys = pd.concat([summaries["account_id"] + "\x1f" + summaries["drawdown_resource_id"],
                       state["account_id"] + "\x1f" + state["usage_resource_id"]])  # fmt: skip
     pool = pd.factorize(keys)[0]
-    return (summaries.assign(pool=pool[: len(summaries)]),
-            state.assign(pool=pool[len(summaries) :]))  # fmt: skip
+    asset = pd.factorize(pd.concat([summaries["asset_key"], state["asset_key"]]))[0]
+    n = len(summaries)
+    return (summaries.assign(pool=pool[:n], asset_code=asset[:n]),
+            state.assign(pool=pool[n:], asset_code=asset[n:]))  # fmt: skip
 
 
 def _greedy(need: np.ndarray, balance: np.ndarray, summary: np.ndarray) -> np.ndarray:
@@ -264,15 +267,15 @@ class _Book:
         if not len(live) or not len(wanted):
             return None
         candidates = live.reset_index(names="pos").rename(
-            columns={"usage_resource_id": "drawdown_resource_id", "asset_key": "bucket_asset_key"}
+            columns={"usage_resource_id": "drawdown_resource_id", "asset_code": "bucket_asset"}
         )
         candidates["bucket_seq"] = candidates["bucket_id"].rank(method="first")
         m = wanted.merge(
-            candidates[["pos", "pool", "bucket_id", "bucket_seq", "binding", "bucket_asset_key",
+            candidates[["pos", "pool", "bucket_id", "bucket_seq", "binding", "bucket_asset",
                         "priority", "valid_from", "valid_to", "rollover_generation"]],
             on="pool",
         )  # fmt: skip
-        m = m[m["binding"].eq("account") | m["bucket_asset_key"].eq(m["asset_key"])]
+        m = m[m["binding"].eq("account") | m["bucket_asset"].eq(m["asset_code"])]
         if not len(m):
             return None
         starts, ends = _day_number(m["valid_from"]), _day_number(m["valid_to"])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, lookup
 from consumption_pipeline.domain.quantities import from_micro, parse_quantities
 
 ID_COLUMNS = ["event_id", "account_id", "asset_id", "usage_resource_id"]
@@ -157,10 +157,7 @@ def _resolve_duplicates(events: pd.DataFrame) -> pd.Series:
 def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
     pending = events["reason"].isna()
     owner = catalog.assets.set_index("asset_id")["account_id"]
-    # Look each distinct asset up once: mapping millions of texts through an index costs.
-    codes, assets = pd.factorize(events["asset_id"])
-    owners = pd.Series(assets, dtype="str").map(owner).array
-    asset_owner = pd.Series(owners.take(codes, allow_fill=True), index=events.index)
+    asset_owner = lookup(events["asset_id"], owner)
     resources = catalog.resources["usage_resource_id"]
     checks = [
         ("unknown_account", ~events["account_id"].isin(catalog.accounts["account_id"])),

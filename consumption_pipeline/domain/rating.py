@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from consumption_pipeline.domain.calendar import period_bounds
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, lookup
 from consumption_pipeline.domain.quantities import MICRO, from_micro, to_micro
 
 LEVEL_RANK = {"asset": 0, "account": 1, "price_book": 2}
@@ -45,21 +45,24 @@ def _aggregate(events: pd.DataFrame, catalog: Catalog, period: pd.Timestamp) -> 
         "account_id": events["account_id"], "asset_key": events["asset_id"].fillna(""),
         "usage_resource_id": events["usage_resource_id"], "micro": to_micro(events["quantity"]),
     })  # fmt: skip
-    frame["aggregation_period"] = frame["usage_resource_id"].map(resources["aggregation_period"])
-    monthly = frame["aggregation_period"].eq("monthly")
+    period_of = resources["aggregation_period"]
+    monthly = lookup(events["usage_resource_id"], period_of).eq("monthly")
     usage_date = pd.to_datetime(events["usage_date"]).astype("datetime64[s]")
     frame["window_start"] = usage_date.where(~monthly, start)
-    frame["window_date"] = usage_date.where(~monthly, end - pd.Timedelta(days=1))
-    grouped = frame.groupby(KEYS, sort=True, dropna=False)["micro"]
+    # The aggregation period and window date follow from the resource and window start.
+    grouped = frame.groupby(KEYS[:3] + ["window_start"], sort=True, dropna=False)["micro"]
     out = grouped.agg(total="sum", peak="max", event_count="count").reset_index()
-    peak = out["usage_resource_id"].map(resources["aggregation_method"]).eq("peak")
+    out.insert(3, "aggregation_period", lookup(out["usage_resource_id"], period_of))
+    monthly = out["aggregation_period"].eq("monthly")
+    out.insert(5, "window_date", out["window_start"].where(~monthly, end - pd.Timedelta(days=1)))
+    peak = lookup(out["usage_resource_id"], resources["aggregation_method"]).eq("peak")
     out["consumption_micro"] = out["peak"].where(peak, out["total"])
     return out.drop(columns=["total", "peak"])
 
 
 def _convert_to_tokens(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     token_of = catalog.resources.set_index("usage_resource_id")["token_resource_id"]
-    token = summaries["usage_resource_id"].map(token_of)
+    token = lookup(summaries["usage_resource_id"], token_of)
     summaries["drawdown_resource_id"] = token.fillna(summaries["usage_resource_id"])
     converted = summaries[token.notna()].reset_index()
     rates = catalog.token_rates.rename(columns={"tokens_per_unit": "tpu_micro"})
@@ -104,9 +107,11 @@ def _resolve_rates(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Asset-level negotiated rate, else account-level, else the price book, in the account's
     currency, in effect on the window's date."""
     currency = catalog.accounts.set_index("account_id")["currency"]
-    summaries["currency"] = summaries["account_id"].map(currency)
+    summaries["currency"] = lookup(summaries["account_id"], currency)
     chargeable = catalog.resources.set_index("usage_resource_id")["overage_chargeable"]
-    summaries["overage_chargeable"] = summaries["drawdown_resource_id"].map(chargeable).astype(bool)
+    summaries["overage_chargeable"] = lookup(summaries["drawdown_resource_id"], chargeable).astype(
+        bool
+    )
     heads = catalog.rates.drop_duplicates(
         ["level", "account_id", "asset_id", "usage_resource_id", "currency", "effective_from"]
     )[
@@ -146,7 +151,7 @@ def _resolve_rates(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         found.append(
             _in_effect(keyed, rows, [*keys, "drawdown_resource_id", "currency"], "window_date")
         )
-    best = pd.concat(found).assign(rank=lambda f: f["level"].map(LEVEL_RANK))
+    best = pd.concat(found).assign(rank=lambda f: lookup(f["level"], pd.Series(LEVEL_RANK)))
     best = best.sort_values(["index", "rank"]).drop_duplicates("index").set_index("index")
     summaries["rate_source"] = best["level"].reindex(summaries.index)
     summaries["rate_asset_id"] = best["asset_id"].reindex(summaries.index)
