@@ -8,8 +8,9 @@ Stated first, as account executives read it (DOMAIN.md is silent on forecasting)
   divided by W days. Its balance on D is the closing balance of its last ledger entry before D.
 - At that rate it is **exhausted on** D + ⌈balance ÷ rate⌉ − 1 (the day its last unit is drawn).
   When that day is not before its end (ends are exclusive), it is not exhausted before it expires
-  (`expires_first`); a bucket that never expires and has no burn is `no_burn`; an empty one is
-  `empty`, dated on the day its balance reached zero.
+  (`expires_first`); a bucket that never expires and has no burn, or would last more than 100
+  years at its burn, is `no_burn`; an empty one is `empty`, dated on the day its balance reached
+  zero.
 - The **projected overage** for the rest of the period [D, period end) replays DOMAIN.md's
   drawdown over the projected demand: each (account, asset, resource) draws every remaining day
   the average drawdown quantity of its daily windows in the trailing window; a monthly window is
@@ -35,6 +36,7 @@ from consumption_pipeline.domain.summaries import summarize
 from consumption_pipeline.warehouse import Warehouse
 
 DEFAULT_WINDOW_DAYS = 30
+HORIZON_DAYS = 36_525  # a bucket lasting more than 100 years at its burn rate never runs out
 KEY = ["account_id", "asset_id", "usage_resource_id", "drawdown_resource_id"]
 LINE = ["account_id", "asset_id", "drawdown_resource_id"]
 RATED = ["currency", "rate_source", "rate_asset_id", "rate_effective_from", "overage_chargeable"]
@@ -118,12 +120,16 @@ def _bucket_outlook(open_now: pd.DataFrame, debits: pd.DataFrame, as_of: pd.Time
     balance = to_micro(out["balance"]).astype("int64").to_numpy()
     burned = to_micro(out["window_debited"]).astype("int64").to_numpy()
     out["burn_rate"] = np.round(out["window_debited"] / window_days, 6)
-    # Integer ceiling of balance / (burned / W) = ceil(balance × W / burned), exact in micro-units.
-    days = np.where(burned > 0, -(-(balance * window_days) // np.maximum(burned, 1)), 0)
+    # Integer ceiling of balance / (burned / W) = ceil(balance × W / burned), exact in micro-units
+    # (Python integers: balance × W may pass int64).
+    days = np.array([-(-(int(b) * window_days) // int(u)) if u > 0 else 0
+                     for b, u in zip(balance, burned, strict=True)], dtype=object)  # fmt: skip
+    beyond = (days > HORIZON_DAYS).astype(bool)
+    days = np.minimum(days, HORIZON_DAYS).astype("int64")
     runs_out = as_of + pd.to_timedelta(np.maximum(days - 1, 0), unit="D")
     before_end = out["valid_to"].isna() | (pd.Series(runs_out, index=out.index) < out["valid_to"])
     out["outlook"] = np.select(
-        [balance == 0, (burned > 0) & before_end, out["valid_to"].notna()],
+        [balance == 0, (burned > 0) & ~beyond & before_end, out["valid_to"].notna()],
         ["empty", "runs_out", "expires_first"],
         "no_burn",
     )
@@ -233,10 +239,10 @@ def _lines(to_date: pd.DataFrame, projected: pd.DataFrame, demand: pd.DataFrame,
     lines["projected_period_overage"] = from_micro(lines["to_date"] + lines["projected"])
     liable = summarize(both.drop(columns=["asset_key", "overage_micro", "part"]), catalog, start,
                        as_of, grace_days).liable_summaries  # fmt: skip
-    amounts = liable.assign(asset_key=liable["asset_id"].fillna("")).set_index(
-        ["account_id", "asset_key", "usage_resource_id"])  # fmt: skip
-    lines["projected_period_amount"] = [amounts["amount"].get(k, Decimal(0)) for k in index]
-    lines["currency"] = [amounts["currency"].get(k) for k in index]
+    amounts = liable.assign(asset_key=liable["asset_id"].fillna("")).rename(
+        columns={"usage_resource_id": "drawdown_resource_id"})[[*keys, "amount", "currency"]]  # fmt: skip
+    lines = lines.merge(amounts, on=keys, how="left", validate="one_to_one")
+    lines["projected_period_amount"] = lines["amount"].where(lines["amount"].notna(), Decimal(0))
     lines["asset_id"] = lines["asset_key"].where(lines["asset_key"].ne(""), pd.NA)
     return lines.rename(columns={"drawdown_resource_id": "usage_resource_id"})
 

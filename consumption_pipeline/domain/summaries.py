@@ -134,10 +134,10 @@ def _liable(frame: pd.DataFrame, ratable: pd.DataFrame, status: str) -> pd.DataF
     amounts = ratable.groupby([ratable["account_id"], ratable_key, ratable["usage_resource_id"]])[
         "amount"
     ].sum()
-    keys = pd.MultiIndex.from_frame(lines[LINE])
-    lines["amount"] = [amounts.get(k, Decimal(0)) for k in keys]
+    found = amounts.reindex(pd.MultiIndex.from_frame(lines[LINE])).to_numpy()
     lines["amount"] = [
-        round_money(Decimal(a), c) for a, c in zip(lines["amount"], lines["currency"], strict=True)
+        round_money(Decimal(0) if pd.isna(a) else Decimal(a), c)
+        for a, c in zip(found, lines["currency"], strict=True)
     ]
     lines["net_unit_rate"] = [
         _unit_rate(a, int(o))

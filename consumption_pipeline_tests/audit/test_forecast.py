@@ -7,7 +7,12 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from consumption_pipeline.audit.forecast import forecast, forecast_periods, read_state
+from consumption_pipeline.audit.forecast import (
+    _bucket_outlook,
+    forecast,
+    forecast_periods,
+    read_state,
+)
 from consumption_pipeline.warehouse import Warehouse
 
 OCTOBER = pd.Timestamp("2026-10-01")
@@ -46,6 +51,22 @@ def test_a_bucket_that_would_outlive_its_validity_is_not_exhausted_before_it_exp
     # The rollover bucket was emptied on 10-05.
     rollover = buckets.loc["A1:PRO_CREDITS:2026-09-01:rollover"]
     assert (rollover["outlook"], rollover["exhausted_on"]) == ("empty", pd.Timestamp("2026-10-05"))
+
+
+def test_a_bucket_lasting_more_than_a_century_at_its_burn_never_runs_out():
+    # 10^11 units left, 1 unit burned in 30 days: 3 × 10^12 days to go, beyond any calendar.
+    buckets = pd.DataFrame({
+        "bucket_id": ["FOREVER", "ENDS"], "account_id": "A", "asset_id": None,
+        "usage_resource_id": "r", "binding": "account",
+        "valid_to": [pd.NaT, pd.Timestamp("2027-01-01")], "balance": [1e11, 1e11],
+        "last_entry_on": pd.Timestamp("2026-10-10"),
+    })  # fmt: skip
+    debits = pd.DataFrame({"bucket_id": ["FOREVER", "ENDS"], "quantity": [1.0, 1.0]})
+    out = _bucket_outlook(buckets, debits, pd.Timestamp("2026-10-15"), 30).set_index("bucket_id")
+    assert out.loc["FOREVER", "outlook"] == "no_burn" and pd.isna(
+        out.loc["FOREVER", "exhausted_on"]
+    )
+    assert out.loc["ENDS", "outlook"] == "expires_first"
 
 
 def test_projected_overage_replays_the_drawdown_over_the_trailing_demand(sample_run, catalog):
