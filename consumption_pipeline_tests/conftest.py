@@ -10,6 +10,16 @@ import pytest
 from consumption_pipeline_tests.postgres import postgres_database
 
 
+@pytest.fixture(autouse=True)
+def no_current_dagster_instance() -> Iterator[None]:
+    """Each test starts with no current Dagster instance: Dagster loads definitions with the
+    storage of the instance entered last, and one an earlier test disposed of would fail them."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database for this session, dropped at the end. Fails (never skips) without a server:
