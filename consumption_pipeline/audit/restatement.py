@@ -89,7 +89,7 @@ def differences(
     and the differences consumption, debited, overage_quantity, amount."""
     so_far = _totals(pd.concat([_keyed(billed), _keyed(restated)], ignore_index=True))
     now = _totals(_keyed(recomputed))
-    lines = so_far.join(now, how="outer", lsuffix="_billed").fillna(
+    lines = so_far.join(now, how="outer", suffixes=("_billed", "")).fillna(
         {**{f"{q}_billed": 0 for q in QUANTITIES}, **{q: 0 for q in QUANTITIES}}
     )
     lines["amount_billed"] = lines["amount_billed"].apply(_decimal)

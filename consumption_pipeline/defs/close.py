@@ -49,7 +49,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.Definitions:
         written once; the period is then recorded in `period_closures`. Periods close in order."""
         manifest = close_period(
             warehouse.open(), Path(outbox.path), context.partition_key, source.today(),
-            source.grace_days, context.run_id,
+            source.grace_days, context.run.run_id,
         )  # fmt: skip
         folder = outbox_folder(Path(outbox.path), context.partition_key)
         return dg.MaterializeResult(metadata={
