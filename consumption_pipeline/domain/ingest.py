@@ -172,7 +172,7 @@ def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
 
 
 def _accepted(events: pd.DataFrame) -> pd.DataFrame:
-    out = events[[*ID_COLUMNS, "occurred_at", "usage_date", "source_file"]].copy()
+    out = events[[*ID_COLUMNS, "occurred_at", "usage_date", "source_file"]]
     out.insert(4, "quantity", from_micro(events["quantity_micro"]))
     out["row_number"] = events["row_number"].astype("int64")
     # Files come sorted by name and rows in file order: the events stay in (file, row) order,
