@@ -53,17 +53,27 @@ def parse_quantities(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _parse_text(raw.astype("str").where(raw.notna(), ""))
 
 
+_NUMBER_REASONS = np.array([None, "quantity_too_large", "too_many_decimals", "negative_quantity",
+                            "non_finite_quantity", "missing_quantity"], dtype=object)  # fmt: skip
+
+
 def _parse_numbers(x: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Binary floats (Parquet): valid when x is the float nearest to a 6-decimal number."""
+    v = x.to_numpy(dtype="float64", na_value=np.nan)
+    missing, finite = np.isnan(v), np.isfinite(v)
+    with np.errstate(invalid="ignore"):
+        micro_f = np.round(v * MICRO)
+        # The first reason that applies, in _NUMBER_REASONS' order; 0 where valid.
+        code = np.select(
+            [finite & (v >= MAX_QUANTITY), finite & (v >= 0) & (micro_f / MICRO != v),
+             finite & (v < 0), ~finite & ~missing, missing],
+            [1, 2, 3, 4, 5], 0,
+        )  # fmt: skip
     reason = pd.Series(pd.NA, index=x.index, dtype="str")
-    micro_f = np.round(x * MICRO)
-    finite = np.isfinite(x)
-    reason[x.isna()] = "missing_quantity"
-    reason[~finite & x.notna()] = "non_finite_quantity"
-    reason[finite & (x < 0)] = "negative_quantity"
-    reason[finite & (x >= 0) & (micro_f / MICRO != x)] = "too_many_decimals"
-    reason[finite & (x >= MAX_QUANTITY)] = "quantity_too_large"
-    micro = micro_f.where(reason.isna(), 0).astype("int64")
+    bad = code > 0
+    if bad.any():
+        reason[bad] = _NUMBER_REASONS[code[bad]]
+    micro = pd.Series(np.where(bad, 0, micro_f).astype("int64"), index=x.index)
     return micro, reason
 
 
