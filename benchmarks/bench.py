@@ -4,6 +4,7 @@ SQL reference computing the same ingest, token conversion and usage summaries.
     uv run python benchmarks/bench.py                      # 1M and 10M events
     uv run python benchmarks/bench.py --sizes 1000000      # a quick run
     uv run python benchmarks/bench.py --sizes 100000000    # the 100M run (minutes, ~2.5 GB disk)
+    uv run python benchmarks/bench.py --dagster sqlite postgresql  # also one partition via Dagster
 
 Each side runs in its own child process so that its peak memory (RSS) is its own; the data is
 generated once per size (seeded) under --data-dir and reused.
@@ -193,6 +194,55 @@ def same_summaries(ours: str, reference: str) -> tuple[bool, int]:
     return len(a) == len(b) and a.astype(str).equals(b.astype(str)), len(a)
 
 
+def through_dagster(source: Path, url: str, home: Path) -> dict:
+    """One partition through the CLI (the billing job on a Dagster instance): wall seconds and
+    the peak RSS of its process, sampled from /proc."""
+    import os
+    import subprocess
+    import sys
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    command = [sys.executable, "-m", "consumption_pipeline.cli", "run", "--source", str(source),
+               "--warehouse", url, "--from", PERIOD, "--to", PERIOD]  # fmt: skip
+    started, peak = time.perf_counter(), 0
+    process = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/statm") as statm:
+                peak = max(peak, int(statm.read().split()[1]) * resource.getpagesize())
+        except OSError:
+            pass
+        time.sleep(0.05)
+    if process.returncode:
+        raise SystemExit(f"the partition through Dagster failed: {process.stderr.read()}")
+    return {"seconds": time.perf_counter() - started, "peak": peak}
+
+
+def postgres_database(server: str):
+    """A new database on `server` for one run, dropped afterwards."""
+    import contextlib
+    import uuid
+
+    import sqlalchemy as sa
+
+    @contextlib.contextmanager
+    def database():
+        name = f"cp_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{server}/{name}"
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+
+    return database()
+
+
 def dataset(data_dir: Path, events: int, accounts: int, seed: int) -> Path:
     from consumption_pipeline.synthetic import generate
 
@@ -232,6 +282,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=Path("data/bench"))
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument(
+        "--dagster",
+        nargs="*",
+        choices=["sqlite", "postgresql"],
+        default=[],
+        help="also time one whole partition through Dagster on these warehouses",
+    )
+    parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432",
+                        help="server for --dagster postgresql (default: %(default)s)")  # fmt: skip
     args = parser.parse_args()
     figures = []
     for size in args.sizes:
@@ -241,7 +300,23 @@ def main() -> None:
         reference = in_child(run_reference, str(source), ref_out)
         same, summaries = same_summaries(ours_out, ref_out)
         print(report(size, ours, reference, same, summaries), flush=True)
-        figures.append({"events": size, "ours": ours, "reference": reference, "same": same})
+        partitions = {}
+        for backend in args.dagster:
+            home = source / f"dagster-{backend}"
+            if backend == "sqlite":
+                (source / "warehouse.db").unlink(missing_ok=True)
+                partitions[backend] = through_dagster(
+                    source, f"sqlite:///{source / 'warehouse.db'}", home
+                )
+            else:
+                with postgres_database(args.postgres) as url:
+                    partitions[backend] = through_dagster(source, url, home)
+            seconds, peak = partitions[backend]["seconds"], partitions[backend]["peak"]
+            name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[backend]
+            print(f"{f'via Dagster ({name})':<28}{seconds:>9.2f}{size / seconds:>14,.0f}"
+                  f"{peak / 1024 / 1024:>13,.0f}", flush=True)  # fmt: skip
+        figures.append({"events": size, "ours": ours, "reference": reference, "same": same,
+                        "dagster": partitions})  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

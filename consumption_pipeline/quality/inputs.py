@@ -373,8 +373,8 @@ def _rates(name: str, frame: pd.DataFrame) -> pd.DataFrame | None:
     key = RATE_KEYS[name]
     if not {*key, "effective_from"} <= set(frame.columns):
         return None
-    rates = frame[key].fillna("").copy()
-    rates["key"] = rates[key].astype("str").agg(", ".join, axis=1)
+    rates = frame[key].fillna("").astype("str")
+    rates["key"] = rates[key[0]].str.cat(rates[key[1:]], sep=", ")  # also for a file with no rows
     rates["from"] = pd.to_datetime(frame["effective_from"], format="%Y-%m-%d", errors="coerce")
     to = frame["effective_to"] if "effective_to" in frame else pd.Series(None, index=frame.index)
     rates["to"] = pd.to_datetime(to, format="%Y-%m-%d", errors="coerce")

@@ -41,6 +41,12 @@ def test_one_check_per_catalog_file_named_after_it(files):
     assert outcomes[0].summary == "passed: 2 rows of accounts.csv"
 
 
+def test_optional_rate_files_with_a_header_and_no_rows_pass(files):
+    empty = {name: files[name].iloc[0:0] for name in ["token_rates.csv", "negotiated_rates.csv"]}
+    assert check_file("negotiated_rates.csv", {**files, **empty}).passed
+    assert check_file("token_rates.csv", {**files, **empty}).passed
+
+
 # The cells the catalog builder refuses (consumption_pipeline_tests/domain/test_catalog.py), each
 # found by the suite with the builder's words.
 @pytest.mark.parametrize("name, row, cells, column, expected", [
