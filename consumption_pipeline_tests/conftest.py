@@ -20,6 +20,16 @@ def no_current_dagster_instance() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A new DAGSTER_HOME for the test (telemetry off)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database for this session, dropped at the end. Fails (never skips) without a server:

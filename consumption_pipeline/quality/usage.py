@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from consumption_pipeline.domain.calendar import period_bounds
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, lookup
 from consumption_pipeline.domain.quantities import DECIMALS, MAX_QUANTITY
 from consumption_pipeline.quality.expectations import Failure, gxe, validate
 from consumption_pipeline.quality.outcome import Outcome, verdict
@@ -28,7 +28,9 @@ def accepted_usage(usage_events: pd.DataFrame, catalog: Catalog, period: pd.Time
     # The quantity rounded to 6 decimals must be the quantity itself.
     frame["quantity_6_decimals"] = np.round(frame["quantity"].astype("float64"), DECIMALS)
     # The account owning the event's asset (a pair-in-set expectation is row by row: too slow).
-    frame["asset_owner"] = frame["asset_id"].map(catalog.assets.set_index("asset_id")["account_id"])
+    frame["asset_owner"] = lookup(
+        frame["asset_id"], catalog.assets.set_index("asset_id")["account_id"]
+    )
     start, end = period_bounds(period)
     # Days from the period's start: an integer range is far cheaper to check than dates.
     frame["period_day"] = (pd.to_datetime(frame["usage_date"]) - start).dt.days

@@ -13,21 +13,13 @@ from consumption_pipeline.settings import DEFAULT_SOURCE
 from consumption_pipeline.tables import TABLES
 from consumption_pipeline.warehouse import Warehouse
 from consumption_pipeline_tests.e2e.conftest import BACKENDS, fresh_warehouse
+from consumption_pipeline_tests.snapshots import snapshot
 
 PERIODS = ["2026-09-01", "2026-10-01", "2026-11-01"]
 
 
 def run(source, warehouse_url: str, *args: str) -> int:
     return main(["run", "--source", str(source), "--warehouse", warehouse_url, *args])
-
-
-def snapshot(url: str) -> dict[str, pd.DataFrame]:
-    store = Warehouse(url)
-    tables = {}
-    for name in TABLES:
-        frame = store.read_periods(name, PERIODS)
-        tables[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return tables
 
 
 SAMPLE_RUN = ["--from", "2026-09", "--to", "2026-11", "--as-of", "2026-11-25"]
@@ -108,9 +100,9 @@ def test_quarantined_events_carry_reason_file_and_row(sample_warehouse: str):
 
 
 def test_rerunning_the_periods_leaves_every_table_identical(sample_warehouse: str):
-    before = snapshot(sample_warehouse)
+    before = snapshot(sample_warehouse, PERIODS)
     assert run(DEFAULT_SOURCE, sample_warehouse, *SAMPLE_RUN) == 0
-    after = snapshot(sample_warehouse)
+    after = snapshot(sample_warehouse, PERIODS)
     for name in TABLES:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
 

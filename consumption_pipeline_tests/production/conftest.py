@@ -8,12 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from consumption_pipeline.definitions import BILLING_JOB, build_defs
 from consumption_pipeline.settings import DEFAULT_SOURCE, Settings
 from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse
 
 AS_OF = "2026-11-25"  # September and October are past their grace period, November is open
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -22,15 +20,6 @@ LATE_ACME = (
     "event_id,account_id,asset_id,usage_resource_id,quantity,occurred_at\n"
     "late-001,ACME,A1,compute_hours,10,2026-10-25T12:00:00Z\n"
 )
-
-
-@pytest.fixture
-def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return home
 
 
 def copy_sample(folder: Path) -> Path:
@@ -73,16 +62,6 @@ def materialize(
 def _failure(result: dg.ExecuteInProcessResult) -> str:
     failures = [e for e in result.all_events if e.is_step_failure]
     return failures[0].step_failure_data.error.to_string() if failures else "the run failed"
-
-
-def snapshot(url: str, periods: list[str]) -> dict[str, pd.DataFrame]:
-    """Every period table of the warehouse over `periods`, in a canonical row order."""
-    store = Warehouse(url)
-    tables = {}
-    for name in TABLES:
-        frame = store.read_periods(name, periods)
-        tables[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return tables
 
 
 def assert_same_tables(actual: dict, expected: dict, names: list[str] | None = None) -> None:

@@ -29,10 +29,10 @@ from consumption_pipeline_tests.production.conftest import (
     launch_config,
     materialize,
     settings_for,
-    snapshot,
 )
 from consumption_pipeline_tests.production.deployment import Deployment, production_deployment
 from consumption_pipeline_tests.production.stall import PostgresStall, SqliteStall
+from consumption_pipeline_tests.snapshots import snapshot
 
 TWELVE = [
     p.start_time.strftime("%Y-%m-%d") for p in pd.period_range("2025-12", "2026-11", freq="M")
