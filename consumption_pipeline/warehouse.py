@@ -33,33 +33,29 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import MONEY, TABLES, metadata
+from consumption_pipeline.tables import TABLES, metadata
+from consumption_pipeline.wire import (
+    ARROW,
+    MICRO,
+    Kind,
+    check_known,
+    empty_wire,
+    kind_of,
+    period_day,
+    to_frame,
+    to_wire,
+)  # fmt: skip
 
-Kind = Literal["text", "quantity", "money", "date", "instant", "bool", "int"]
-
-MICRO = Decimal("0.000001")
-_ARROW: dict[Kind, pa.DataType] = {
-    "text": pa.string(),
-    "quantity": pa.float64(),
-    "money": pa.decimal128(28, 6),
-    "date": pa.date32(),
-    "instant": pa.timestamp("us", tz="UTC"),
-    "bool": pa.bool_(),
-    "int": pa.int64(),
-}
-# Beyond 2**53 micro-units a float64 cannot carry 6 decimals; rounding there would only move ulps.
-_ROUNDABLE = 2.0**53 / 1e6
 _COPY_BATCH_ROWS = 250_000  # bounds the CSV buffer held in memory during a COPY
 _SQLITE_BUSY_MS = 120_000  # a writer waits this long for another process's transaction
 
@@ -87,12 +83,12 @@ class Warehouse:
         A frame may omit columns (NULL) and `period`/`where` columns (filled in); if present they
         must hold exactly those values, or a re-run would leave rows the delete does not reach.
         """
-        day, where = _period(period), where or {}
+        day, where = period_day(period), where or {}
         unknown = set(where) - set(frames)
         if unknown:
             raise ValueError(f"where names tables that are not replaced: {sorted(unknown)}")
         wires = {
-            name: _to_wire(_table(name), frame, day, where.get(name, {}))
+            name: to_wire(_table(name), frame, day, where.get(name, {}))
             for name, frame in frames.items()
         }
         with self.engine.begin() as conn:
@@ -107,12 +103,12 @@ class Warehouse:
         self, table: str, period: str, where: dict[str, str] | None = None
     ) -> pd.DataFrame:
         """The rows of `table` in `period` (and matching `where`), in boundary types."""
-        filters = {"period": [_period(period)], **{c: [v] for c, v in (where or {}).items()}}
+        filters = {"period": [period_day(period)], **{c: [v] for c, v in (where or {}).items()}}
         return self._read(table, filters)
 
     def read_periods(self, table: str, periods: Sequence[str]) -> pd.DataFrame:
         """The rows of `table` in any of `periods`, in boundary types."""
-        return self._read(table, {"period": [_period(p) for p in periods]})
+        return self._read(table, {"period": [period_day(p) for p in periods]})
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Run `sql` with bound `:name` parameters; columns come back as the driver returns them."""
@@ -129,9 +125,9 @@ class Warehouse:
 
     def _read(self, name: str, filters: dict[str, list[Any]]) -> pd.DataFrame:
         table = _table(name)
-        _check_known(table, filters)
+        check_known(table, filters)
         if any(not values for values in filters.values()):
-            return _to_frame(table, _empty_wire(table))
+            return to_frame(table, empty_wire(table))
         placeholder = "%s" if self._postgres else "?"
         columns = ", ".join(self._quote(c.name) for c in table.columns)
         conditions = " AND ".join(
@@ -144,7 +140,7 @@ class Warehouse:
             wire = (_select_postgres if self._postgres else _select_sqlite)(
                 conn, table, sql, params
             )
-        return _to_frame(table, wire)
+        return to_frame(table, wire)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -296,112 +292,9 @@ def _table(name: str) -> sa.Table:
     return TABLES[name]
 
 
-def _check_known(table: sa.Table, columns: dict[str, Any] | pd.DataFrame) -> None:
-    for column in columns:
-        if column not in table.c:
-            raise ValueError(f"table {table.name!r} has no column {column!r}")
-
-
-def _period(period: str | date) -> date:
-    """'YYYY-MM-01' as a date; anything else is a caller error, not a period."""
-    with contextlib.suppress(ValueError):
-        day = date.fromisoformat(str(period))
-        if day.day == 1 and day.isoformat() == str(period):
-            return day
-    raise ValueError(f"a period is 'YYYY-MM-01', got {period!r}")
-
-
-_KINDS: tuple[tuple[type[sa.types.TypeEngine], Kind], ...] = (
-    (sa.DateTime, "instant"),
-    (sa.Date, "date"),
-    (sa.Boolean, "bool"),
-    (sa.Integer, "int"),
-    (sa.Numeric, "quantity"),
-)
-
-
-def _kind(column: sa.Column) -> Kind:
-    # MONEY and QUANTITY are both NUMERIC(28,6); only the type object tells them apart.
-    if column.type is MONEY:
-        return "money"
-    return next((kind for type_, kind in _KINDS if isinstance(column.type, type_)), "text")
-
-
 def _bind(value: Any, postgres: bool) -> Any:
     # SQLite keeps dates as 'YYYY-MM-DD' text; psycopg2 renders a date as a typed DATE literal.
     return value.isoformat() if isinstance(value, date) and not postgres else value
-
-
-# -- frames to Arrow ("wire") ----------------------------------------------------------------
-
-
-def _to_wire(table: sa.Table, frame: pd.DataFrame, day: date, where: dict[str, str]) -> pa.Table:
-    """The frame as an Arrow table in the column types of `table`; period and `where` filled in."""
-    _check_known(table, frame)
-    _check_known(table, where)
-    fixed: dict[str, Any] = {"period": pd.Timestamp(day), **where}
-    arrays = {}
-    for name in [c.name for c in table.columns if c.name in frame.columns or c.name in fixed]:
-        column = table.c[name]
-        if name not in frame.columns:
-            frame_values = pd.Series([fixed[name]]).repeat(len(frame))
-        else:
-            frame_values = frame[name]
-        try:
-            arrays[name] = _to_arrow(_kind(column), frame_values)
-        except (TypeError, ValueError, ArithmeticError, pa.ArrowException) as error:
-            raise ValueError(f"{table.name}.{name}: {error}") from error
-        if name in fixed and name in frame.columns:
-            _check_constant(table.name, name, arrays[name], _to_arrow(_kind(column), [fixed[name]]))
-    return pa.table(arrays)
-
-
-def _check_constant(table: str, column: str, values: pa.Array, expected: pa.Array) -> None:
-    if values.null_count or not pc.all(pc.equal(values, expected[0]), min_count=0).as_py():
-        raise ValueError(f"{table}.{column}: every row must be {expected[0]}")
-
-
-def _to_arrow(kind: Kind, values: pd.Series | list) -> pa.Array:
-    values = pd.Series(values) if isinstance(values, list) else values
-    if kind == "quantity":
-        floats = values.to_numpy(dtype="float64", na_value=np.nan)
-        if np.isinf(floats).any():
-            raise ValueError("infinite quantity")
-        return pa.array(_round6(floats), from_pandas=True)
-    if kind == "money":
-        return pa.array([_money(v) for v in values.tolist()], _ARROW["money"])
-    if kind == "date":
-        return _dates(values)
-    if kind == "instant":
-        instants = pd.to_datetime(values, utc=True)  # naive instants are taken as UTC
-        return pa.array(instants, from_pandas=True).cast(_ARROW["instant"], safe=False)
-    return pa.array(values, _ARROW[kind], from_pandas=True)
-
-
-def _round6(floats: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(floats) < _ROUNDABLE, np.round(floats, 6), floats)
-
-
-def _money(value: Any) -> Decimal | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, bool):
-        raise TypeError(f"not an amount of money: {value!r}")
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value))
-        # ROUND_HALF_UP rounds ties away from zero, as PostgreSQL rounds NUMERIC input
-        return amount.quantize(MICRO, rounding=ROUND_HALF_UP)
-    except InvalidOperation as error:
-        raise ValueError(f"not an amount of money (or too large): {value!r}") from error
-
-
-def _dates(values: pd.Series) -> pa.Array:
-    stamps = values if pd.api.types.is_datetime64_dtype(values.dtype) else pd.to_datetime(values)
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        raise ValueError("a date must be naive, got a timezone-aware instant")
-    if (stamps.notna() & (stamps != stamps.dt.normalize())).any():
-        raise ValueError("a date must be at midnight")
-    return pa.array(stamps.to_numpy(dtype="datetime64[D]"), from_pandas=True)
 
 
 def _instants_as_text(wire: pa.Table) -> pa.Table:
@@ -428,11 +321,7 @@ def _sqlite_values(values: pa.ChunkedArray) -> list:
     return values.to_pylist()
 
 
-# -- Arrow ("wire") to frames ----------------------------------------------------------------
-
-
-def _empty_wire(table: sa.Table) -> pa.Table:
-    return pa.schema([(c.name, _ARROW[_kind(c)]) for c in table.columns]).empty_table()
+# -- Arrow ("wire") to SQL results -----------------------------------------------------------
 
 
 def _select_postgres(conn: sa.Connection, table: sa.Table, sql: str, params: list) -> pa.Table:
@@ -442,14 +331,14 @@ def _select_postgres(conn: sa.Connection, table: sa.Table, sql: str, params: lis
     select = cursor.mogrify(sql, params).decode()
     cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", buffer)
     if not buffer.getbuffer().nbytes:
-        return _empty_wire(table)
+        return empty_wire(table)
     buffer.seek(0)
     return pacsv.read_csv(
         buffer,
         read_options=pacsv.ReadOptions(column_names=[c.name for c in table.columns]),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
-            column_types={c.name: _ARROW[_kind(c)] for c in table.columns},
+            column_types={c.name: ARROW[kind_of(c)] for c in table.columns},
             # COPY writes NULL as an unquoted empty field and '' as a quoted one
             null_values=[""],
             strings_can_be_null=True,
@@ -465,36 +354,15 @@ def _select_sqlite(conn: sa.Connection, table: sa.Table, sql: str, params: list)
     rows = cursor.execute(sql, params).fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in table.columns]
     pairs = zip(table.columns, columns, strict=True)
-    return pa.table({c.name: _from_sqlite(_kind(c), list(v)) for c, v in pairs})
+    return pa.table({c.name: _from_sqlite(kind_of(c), list(v)) for c, v in pairs})
 
 
 def _from_sqlite(kind: Kind, values: list) -> pa.Array:
     if kind == "money":
         money = [None if v is None else Decimal(repr(float(v))).quantize(MICRO) for v in values]
-        return pa.array(money, _ARROW["money"])
+        return pa.array(money, ARROW["money"])
     if kind in ("date", "instant"):
-        return pa.array(values, pa.string()).cast(_ARROW[kind])
+        return pa.array(values, pa.string()).cast(ARROW[kind])
     if kind == "bool":
         return pa.array(values, pa.int64()).cast(pa.bool_())
-    return pa.array(values, _ARROW[kind])
-
-
-def _to_frame(table: sa.Table, wire: pa.Table) -> pd.DataFrame:
-    return pd.DataFrame({c.name: _to_series(_kind(c), wire.column(c.name)) for c in table.columns})
-
-
-def _to_series(kind: Kind, values: pa.ChunkedArray) -> pd.Series:
-    if kind == "quantity":
-        return pd.Series(_round6(values.to_numpy()), dtype="float64")
-    if kind == "money":
-        return pd.Series(values.to_pylist(), dtype=object)
-    if kind == "date":
-        return values.cast(pa.timestamp("us")).to_pandas()
-    if kind in ("int", "bool") and values.null_count:
-        data = values.fill_null(0 if kind == "int" else False).to_numpy()
-        mask = values.is_null().to_numpy(zero_copy_only=False)
-        array = pd.arrays.IntegerArray if kind == "int" else pd.arrays.BooleanArray
-        return pd.Series(array(data, mask))
-    if kind in ("int", "bool"):
-        return pd.Series(values.to_numpy(), dtype="int64" if kind == "int" else "bool")
-    return values.to_pandas()
+    return pa.array(values, ARROW[kind])
