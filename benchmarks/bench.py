@@ -223,9 +223,12 @@ def through_dagster(source: Path, url: str, home: Path) -> dict:
 def postgres_database(server: str):
     """A new database on `server` for one run, dropped afterwards."""
     import contextlib
+    import shutil
     import uuid
 
     import sqlalchemy as sa
+
+    from consumption_pipeline.warehouse import default_lake
 
     @contextlib.contextmanager
     def database():
@@ -239,6 +242,7 @@ def postgres_database(server: str):
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.dispose()
+            shutil.rmtree(default_lake(f"{server}/{name}"), ignore_errors=True)
 
     return database()
 

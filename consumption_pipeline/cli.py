@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings(
         source_dir=str(Path(args.source).resolve()), warehouse_url=args.warehouse,
         billing_timezone=args.timezone, grace_days=args.grace_days, as_of=args.as_of or "",
-        first_period=Settings.from_env().first_period,
+        lake_url=Settings.from_env().lake_url, first_period=Settings.from_env().first_period,
         anomaly_factor=Settings.from_env().anomaly_factor,
     )  # fmt: skip
     periods = _periods(args.first, args.last, settings)

@@ -52,7 +52,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 grace_days=settings.grace_days, as_of=settings.as_of,
                 anomaly_factor=settings.anomaly_factor,
             ),
-            "warehouse": WarehouseResource(url=settings.warehouse_url),
+            "warehouse": WarehouseResource(url=settings.warehouse_url, lake=settings.lake_url),
         },
     )  # fmt: skip
     return dg.Definitions.merge(base, *operations)

@@ -231,7 +231,7 @@ def run_close_command(args: argparse.Namespace) -> int:
     settings = Settings(
         source_dir=str(Path(args.source).resolve()), warehouse_url=args.warehouse,
         billing_timezone=args.timezone, grace_days=args.grace_days, as_of=args.as_of or "",
-        first_period=Settings.from_env().first_period,
+        lake_url=Settings.from_env().lake_url, first_period=Settings.from_env().first_period,
     )  # fmt: skip
     os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
     with dg.DagsterInstance.get() as instance:

@@ -15,6 +15,9 @@ DEFAULT_WAREHOUSE = f"sqlite:///{PROJECT_ROOT / 'data' / 'warehouse.db'}"
 class Settings:
     source_dir: str = str(DEFAULT_SOURCE)
     warehouse_url: str = DEFAULT_WAREHOUSE
+    lake_url: str = (
+        ""  # event-level tables; empty means beside the warehouse (warehouse.default_lake)
+    )
     billing_timezone: str = "UTC"
     grace_days: int = 3
     as_of: str = ""  # YYYY-MM-DD the period status is judged on; empty means today
@@ -27,6 +30,7 @@ class Settings:
         return cls(
             source_dir=env("CONSUMPTION_SOURCE_DIR", cls.source_dir),
             warehouse_url=env("CONSUMPTION_WAREHOUSE_URL", cls.warehouse_url),
+            lake_url=env("CONSUMPTION_LAKE_URL", cls.lake_url),
             billing_timezone=env("CONSUMPTION_BILLING_TIMEZONE", cls.billing_timezone),
             grace_days=int(env("CONSUMPTION_GRACE_DAYS", str(cls.grace_days))),
             as_of=env("CONSUMPTION_AS_OF", cls.as_of),

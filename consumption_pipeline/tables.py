@@ -1,5 +1,8 @@
 """The warehouse tables of DOMAIN.md "Outputs", with their column types.
 
+Event-level tables (`lake_metadata`: accepted events and their per-window ratings) are Parquet
+files in the lake, one per period; every other table is in the SQL warehouse (`metadata`).
+
 Frames at the boundary carry: ids and text as strings (missing = NA), quantities as float64
 (exact to 6 decimals; the domain converts them to integer micro-units inside), money as
 ``decimal.Decimal`` objects, dates as ``datetime64`` at midnight, instants as UTC ``datetime64``.
@@ -15,10 +18,13 @@ MONEY = sa.Numeric(28, 6)
 INSTANT = sa.DateTime(timezone=True)
 
 metadata = sa.MetaData()
+lake_metadata = sa.MetaData()
 
 
-def _table(name: str, *columns: tuple[str, sa.types.TypeEngine]) -> sa.Table:
-    return sa.Table(name, metadata, *(sa.Column(n, t) for n, t in columns))
+def _table(
+    name: str, *columns: tuple[str, sa.types.TypeEngine], schema: sa.MetaData = metadata
+) -> sa.Table:
+    return sa.Table(name, schema, *(sa.Column(n, t) for n, t in columns))
 
 
 usage_events = _table(
@@ -26,6 +32,7 @@ usage_events = _table(
     ("period", DATE), ("event_id", TEXT), ("account_id", TEXT), ("asset_id", TEXT),
     ("usage_resource_id", TEXT), ("quantity", QUANTITY), ("occurred_at", INSTANT),
     ("usage_date", DATE), ("source_file", TEXT), ("row_number", INT),
+    schema=lake_metadata,
 )  # fmt: skip
 
 quarantined_events = _table(
@@ -59,6 +66,7 @@ rated_usage = _table(
     ("drawdown_resource_id", TEXT), ("tokens_per_unit", QUANTITY),
     ("drawdown_quantity", QUANTITY), ("currency", TEXT), ("rate_source", TEXT),
     ("rate_asset_id", TEXT), ("rate_effective_from", DATE), ("overage_chargeable", BOOL),
+    schema=lake_metadata,
 )  # fmt: skip
 
 usage_summaries = _table(
@@ -125,9 +133,12 @@ overage_forecasts = _table(
 billed_events = _table(
     "billed_events",
     *[(c.name, c.type) for c in usage_events.columns],
+    schema=lake_metadata,
 )  # fmt: skip
 
-TABLES: dict[str, sa.Table] = dict(metadata.tables)
+# Every per-period table, wherever it is kept.
+TABLES: dict[str, sa.Table] = {**metadata.tables, **lake_metadata.tables}
+LAKE_TABLES: frozenset[str] = frozenset(lake_metadata.tables)
 
 # The audit tables (consumption_pipeline/audit/): which run wrote what, ad hoc requests and
 # restatements. Their rows carry run and request ids, so a re-run adds to them or replaces them by

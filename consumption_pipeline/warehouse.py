@@ -43,7 +43,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import TABLES, metadata
+from consumption_pipeline.lake import Lake
+from consumption_pipeline.settings import PROJECT_ROOT
+from consumption_pipeline.tables import LAKE_TABLES, TABLES, metadata
 from consumption_pipeline.wire import (
     ARROW,
     MICRO,
@@ -61,10 +63,12 @@ _SQLITE_BUSY_MS = 120_000  # a writer waits this long for another process's tran
 
 
 class Warehouse:
-    """The warehouse tables behind one SQLAlchemy URL (SQLite or PostgreSQL)."""
+    """The warehouse tables behind one SQLAlchemy URL (SQLite or PostgreSQL), with the lake that
+    keeps its event-level tables (by default beside a SQLite file, see `default_lake`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lake: str = "") -> None:
         self.url = url
+        self.lake = Lake(lake or default_lake(url))
         self.engine: sa.Engine = _create_engine(url)
         self._postgres = self.engine.dialect.name == "postgresql"
         self._quote = self.engine.dialect.identifier_preparer.quote
@@ -82,6 +86,10 @@ class Warehouse:
 
         A frame may omit columns (NULL) and `period`/`where` columns (filled in); if present they
         must hold exactly those values, or a re-run would leave rows the delete does not reach.
+
+        Lake tables are not in the transaction: every frame is checked first, then each lake file
+        is replaced (atomically), then the SQL tables. A failure in between leaves the lake ahead
+        of the SQL tables until the step runs again.
         """
         day, where = period_day(period), where or {}
         unknown = set(where) - set(frames)
@@ -91,6 +99,8 @@ class Warehouse:
             name: to_wire(_table(name), frame, day, where.get(name, {}))
             for name, frame in frames.items()
         }
+        for name in LAKE_TABLES & set(wires):
+            self.lake.replace_period(name, period, wires.pop(name), where.get(name))
         with self.engine.begin() as conn:
             for name, wire in wires.items():
                 table = TABLES[name]
@@ -103,11 +113,15 @@ class Warehouse:
         self, table: str, period: str, where: dict[str, str] | None = None
     ) -> pd.DataFrame:
         """The rows of `table` in `period` (and matching `where`), in boundary types."""
+        if table in LAKE_TABLES:
+            return self.lake.read_period(table, period, where)
         filters = {"period": [period_day(period)], **{c: [v] for c, v in (where or {}).items()}}
         return self._read(table, filters)
 
     def read_periods(self, table: str, periods: Sequence[str]) -> pd.DataFrame:
         """The rows of `table` in any of `periods`, in boundary types."""
+        if table in LAKE_TABLES:
+            return self.lake.read_periods(table, periods)
         return self._read(table, {"period": [period_day(p) for p in periods]})
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -117,6 +131,8 @@ class Warehouse:
 
     def periods(self, table: str) -> list[str]:
         """The distinct periods present in `table`, sorted, as 'YYYY-MM-01'."""
+        if table in LAKE_TABLES:
+            return self.lake.periods(table)
         sql = f"SELECT DISTINCT period FROM {self._quote(_table(table).name)} ORDER BY period"
         with self.engine.connect() as conn:
             return [str(p) for (p,) in conn.exec_driver_sql(sql)]
@@ -163,6 +179,19 @@ class Warehouse:
         cursor = conn.connection.dbapi_connection.cursor()  # same connection: same transaction
         with _driver_errors(self.engine, sql):
             cursor.executemany(sql, zip(*values, strict=True))
+
+
+def default_lake(url: str) -> str:
+    """Where a warehouse keeps its lake unless told: beside a SQLite file (warehouse.db ->
+    warehouse.lake), else under data/lake, named after the server and database."""
+    parsed = sa.make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite":
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise ValueError(f"{url}: a warehouse in memory needs a lake location")
+        return str(Path(database).with_suffix(".lake"))
+    parts = [parsed.get_backend_name(), parsed.host, parsed.port, database]
+    return str(PROJECT_ROOT / "data" / "lake" / "-".join(str(p) for p in parts if p))
 
 
 # -- engine and schema -----------------------------------------------------------------------
@@ -254,7 +283,7 @@ def _create_tables(engine: sa.Engine) -> None:
         # together: a BRIN index finds them at almost no cost per COPY (a B-tree costs ~2 s per
         # million rows); SQLite has only B-trees (~1 s per million rows).
         using = "USING brin " if engine.dialect.name == "postgresql" else ""
-        for name in TABLES:
+        for name in metadata.tables:
             conn.exec_driver_sql(
                 f"CREATE INDEX IF NOT EXISTS {_index(name)} ON {name} {using}(period)"
             )
@@ -265,7 +294,7 @@ def _schema_complete(conn: sa.Connection) -> bool:
     present = set(inspector.get_table_names())
     return all(
         name in present and _index(name) in {i["name"] for i in inspector.get_indexes(name)}
-        for name in TABLES
+        for name in metadata.tables
     )
 
 

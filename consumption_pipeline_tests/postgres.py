@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+from consumption_pipeline.warehouse import default_lake
 
 # The server the suite needs; override for another host. Trust auth, so no password in the URL.
 POSTGRES_SERVER = os.environ.get(
@@ -19,7 +22,8 @@ POSTGRES_SERVER = os.environ.get(
 
 @contextlib.contextmanager
 def postgres_database(prefix: str) -> Iterator[str]:
-    """A new database named `prefix_<random>`, dropped afterwards; yields its URL."""
+    """A new database named `prefix_<random>`, dropped afterwards with its default lake; yields
+    its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     try:
@@ -38,3 +42,4 @@ def postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:  # FORCE: engines a test forgot to dispose still hold sessions
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+        shutil.rmtree(default_lake(f"{POSTGRES_SERVER}/{name}"), ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -115,19 +116,37 @@ def url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
+def held(period: str, accounts: list[str]) -> pd.DataFrame:
+    """quarantined_events rows (a table in SQL), one per account."""
+    n = len(accounts)
+    return pd.DataFrame(
+        {
+            "event_id": [f"{period}-{i}" for i in range(n)],
+            "account_id": pd.Series(accounts, dtype="str"),
+            "reason": "unknown_account",
+            "row_number": np.arange(n, dtype="int64"),
+        }
+    )
+
+
+def clear(warehouse: Warehouse) -> None:
+    """The PostgreSQL database and its lake live for the whole session: start each test empty."""
+    with warehouse.engine.begin() as conn:
+        for table in tables.metadata.tables.values():
+            conn.execute(table.delete())
+    shutil.rmtree(warehouse.lake.root, ignore_errors=True)
+
+
 @pytest.fixture
 def warehouse(url: str) -> Iterator[Warehouse]:
     warehouse = Warehouse(url)
-    with warehouse.engine.begin() as conn:  # the PostgreSQL database lives for the whole session
-        for table in TABLES.values():
-            conn.execute(table.delete())
+    clear(warehouse)
     yield warehouse
     warehouse.engine.dispose()
 
 
 def count(warehouse: Warehouse, table: str, period: str) -> int:
-    sql = f"SELECT count(*) AS n FROM {table} WHERE period = :period"
-    return int(warehouse.query(sql, {"period": date.fromisoformat(period)})["n"].iloc[0])
+    return len(warehouse.read_period(table, period))
 
 
 # -- round trips -----------------------------------------------------------------------------
@@ -150,8 +169,8 @@ def test_money_comes_back_as_decimals_quantized_to_six_places(warehouse: Warehou
 
 def test_quantities_are_stored_as_exact_decimals_on_postgres(postgres_url: str):
     warehouse = Warehouse(postgres_url)
-    warehouse.replace_period(OCT, {"usage_events": events(OCT, ["acme"], quantity=0.1)})
-    sql = "SELECT quantity::text AS q FROM usage_events WHERE period = :p"
+    warehouse.replace_period(OCT, {"bucket_balances": pd.DataFrame({"opening": [0.1]})})
+    sql = "SELECT opening::text AS q FROM bucket_balances WHERE period = :p"
     assert warehouse.query(sql, {"p": date(2026, 10, 1)})["q"].tolist() == ["0.100000"]
     warehouse.engine.dispose()
 
@@ -357,12 +376,12 @@ def test_a_failure_in_any_table_leaves_every_table_as_it_was(
     warehouse: Warehouse, failure: str, bad_balances: pd.DataFrame, error: type[Exception]
 ):
     warehouse.replace_period(
-        OCT, {"usage_events": events(OCT, ["acme"]), "bucket_balances": BALANCES}
+        OCT, {"quarantined_events": held(OCT, ["acme"]), "bucket_balances": BALANCES}
     )
-    before = {t: warehouse.read_period(t, OCT) for t in ("usage_events", "bucket_balances")}
+    before = {t: warehouse.read_period(t, OCT) for t in ("quarantined_events", "bucket_balances")}
 
-    # usage_events comes first: its delete and insert have run when bucket_balances fails.
-    frames = {"usage_events": events(OCT, ["globex", "initech"]), "bucket_balances": bad_balances}
+    # quarantined_events comes first: its delete and insert have run when bucket_balances fails.
+    frames = {"quarantined_events": held(OCT, ["globex", "x"]), "bucket_balances": bad_balances}
     with refusing(warehouse, "bucket_balances", "boom"), pytest.raises(error):
         warehouse.replace_period(OCT, frames)
 
@@ -374,8 +393,8 @@ def test_a_failure_in_any_table_leaves_every_table_as_it_was(
 
 
 def test_query_binds_parameters_instead_of_splicing_them(warehouse: Warehouse):
-    warehouse.replace_period(OCT, {"usage_events": events(OCT, ["o'brien", "acme"])})
-    sql = "SELECT account_id FROM usage_events WHERE account_id = :account"
+    warehouse.replace_period(OCT, {"quarantined_events": held(OCT, ["o'brien", "acme"])})
+    sql = "SELECT account_id FROM quarantined_events WHERE account_id = :account"
     assert warehouse.query(sql, {"account": "o'brien"})["account_id"].tolist() == ["o'brien"]
     assert warehouse.query(sql, {"account": "x' OR '1'='1"}).empty
 
@@ -398,7 +417,8 @@ def test_a_large_period_is_written_in_bulk(warehouse: Warehouse):
 
 def write_after(barrier: multiprocessing.synchronize.Barrier, url: str, period: str) -> None:
     barrier.wait(timeout=120)  # both processes create the schema and write at the same moment
-    Warehouse(url).replace_period(period, {"usage_events": bulk_events(period, 100_000)})
+    frame = held(period, ["acme"] * 100_000)
+    Warehouse(url).replace_period(period, {"quarantined_events": frame})
 
 
 def test_two_processes_can_write_different_periods_at_once(url: str):
@@ -412,9 +432,8 @@ def test_two_processes_can_write_different_periods_at_once(url: str):
         writer.join(timeout=300)
     assert [w.exitcode for w in writers] == [0, 0]
     warehouse = Warehouse(url)
-    assert [count(warehouse, "usage_events", p) for p in periods] == [100_000, 100_000]
-    with warehouse.engine.begin() as conn:  # the PostgreSQL database is shared by the session
-        conn.execute(TABLES["usage_events"].delete())
+    assert [count(warehouse, "quarantined_events", p) for p in periods] == [100_000, 100_000]
+    clear(warehouse)
     warehouse.engine.dispose()
 
 

@@ -40,8 +40,9 @@ def run_trace(args: argparse.Namespace) -> int:
     from consumption_pipeline.defs.resources import SourceDirectory
     from consumption_pipeline.warehouse import Warehouse
 
+    store = Warehouse(args.warehouse, Settings.from_env().lake_url)
     if args.restatement:
-        print(restatement_markdown(Warehouse(args.warehouse), args.restatement))
+        print(restatement_markdown(store, args.restatement))
         return 0
     missing = [f"--{n}" for n in ("period", "account", "resource") if not getattr(args, n)]
     if missing:
@@ -52,5 +53,5 @@ def run_trace(args: argparse.Namespace) -> int:
         raise ValueError(f"--period {args.period!r}: expected YYYY-MM") from None
     catalog = SourceDirectory(path=str(Path(args.source))).catalog() if args.source else None
     key = LineKey(period, args.account, args.asset, args.resource)
-    print(to_markdown(read_trace(Warehouse(args.warehouse), key, catalog), args.max_events))
+    print(to_markdown(read_trace(store, key, catalog), args.max_events))
     return 0

@@ -376,7 +376,7 @@ def rates(
     as the rating stage chose it for the period's usage (one row per rate in effect: a rate that
     changes inside the period shows twice)."""
     chosen: dict[tuple, set[str]] = defaultdict(set)
-    for row in store.rows("rated_usage", {**scope.where, "period": period}):
+    for row in store.rows("usage_summaries", {**scope.where, "period": period}):
         key = (
             row["asset_id"] or "", row["drawdown_resource_id"], row["rate_source"] or "",
             row["rate_asset_id"], row["rate_effective_from"], row["currency"],

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 
 from consumption_pipeline.tables import TABLES
 
-# The tables the dashboard reads: the lifecycle's outputs (DOMAIN.md "Outputs").
+# The tables the dashboard reads: the lifecycle's outputs in SQL (DOMAIN.md "Outputs"; the
+# event-level tables are in the lake, and the summaries carry what the dashboard shows of them).
 READ_TABLES = (
-    "usage_events", "quarantined_events", "ingest_reconciliation", "entitlement_buckets",
-    "rated_usage", "usage_summaries", "entitlement_ledger", "bucket_balances",
-    "ratable_summaries", "liable_summaries",
+    "quarantined_events", "ingest_reconciliation", "entitlement_buckets", "usage_summaries",
+    "entitlement_ledger", "bucket_balances", "ratable_summaries", "liable_summaries",
 )  # fmt: skip
 
 

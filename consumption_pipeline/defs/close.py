@@ -84,7 +84,8 @@ def close_in_process(
         grace_days=settings.grace_days, as_of=settings.as_of,
     )  # fmt: skip
     today = f"{source.today():%Y-%m-%d}"
-    ensure_closable(Warehouse(settings.warehouse_url), period, source.today(), source.grace_days)
+    store = Warehouse(settings.warehouse_url, settings.lake_url)
+    ensure_closable(store, period, source.today(), source.grace_days)
     job = build_defs(replace(settings, as_of=today)).resolve_job_def(PERIOD_CLOSE_JOB)
     return job.execute_in_process(
         partition_key=period, instance=instance, raise_on_error=False,

@@ -39,9 +39,10 @@ class SourceDirectory(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The SQL warehouse (any SQLAlchemy URL)."""
+    """The SQL warehouse (any SQLAlchemy URL) and its lake (a path or URL; empty: the default)."""
 
     url: str
+    lake: str = ""
 
     def open(self) -> Warehouse:
-        return Warehouse(self.url)
+        return Warehouse(self.url, self.lake)

@@ -1,0 +1,112 @@
+"""The lake: event-level tables (tables.LAKE_TABLES) as one Parquet file per table and period.
+
+Millions of events a period are written once and read whole by the next stage, which a columnar
+file does in a fraction of the time a SQL round trip takes. The root is a local directory or any
+URL that Arrow's file systems open (``s3://bucket/prefix``, ``gs://...``)::
+
+    <root>/<table>/period=2026-10-01/data.parquet
+
+A period's file is written beside its final name and moved into place, so a reader sees the old
+file or the new one, never half of one. Frames come back in the boundary types of warehouse.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from consumption_pipeline.tables import LAKE_TABLES, TABLES
+from consumption_pipeline.wire import check_known, empty_wire, period_day, to_frame
+
+_FILE = "data.parquet"
+
+
+class Lake:
+    """The lake tables under one root (a local path or a file-system URL)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        if "://" in root:
+            self._fs, self._base = pafs.FileSystem.from_uri(root)
+        else:
+            self._fs, self._base = pafs.LocalFileSystem(), str(Path(root).resolve())
+
+    def replace_period(
+        self, name: str, period: str, wire: pa.Table, where: dict[str, str] | None = None
+    ) -> None:
+        """Replace the rows of `period` (only those matching `where`, if given) with `wire`
+        (a frame converted by wire.to_wire)."""
+        day, table = period_day(period), _table(name)
+        if where:
+            kept = self._read(table, day)
+            wire = pa.concat_tables(
+                [kept.filter(pc.invert(_matching(kept, where))), _full(table, wire)]
+            )
+        folder = self._folder(name, day)
+        self._fs.create_dir(folder, recursive=True)
+        partial = f"{folder}/.{uuid.uuid4().hex}.partial"
+        with self._fs.open_output_stream(partial) as sink:
+            pq.write_table(_full(table, wire), sink, compression="zstd")
+        self._fs.move(partial, f"{folder}/{_FILE}")
+
+    def read_period(
+        self, name: str, period: str, where: dict[str, str] | None = None
+    ) -> pd.DataFrame:
+        table = _table(name)
+        check_known(table, where or {})
+        wire = self._read(table, period_day(period))
+        if where:
+            wire = wire.filter(_matching(wire, where))
+        return to_frame(table, wire)
+
+    def read_periods(self, name: str, periods: Sequence[str]) -> pd.DataFrame:
+        table = _table(name)
+        wires = [self._read(table, period_day(p)) for p in periods]
+        return to_frame(table, pa.concat_tables(wires) if wires else empty_wire(table))
+
+    def periods(self, name: str) -> list[str]:
+        """The periods that have a file of `name`, sorted, as 'YYYY-MM-01'."""
+        selector = pafs.FileSelector(f"{self._base}/{_table(name).name}", allow_not_found=True)
+        folders = [info.base_name for info in self._fs.get_file_info(selector)]
+        return sorted(f.removeprefix("period=") for f in folders if f.startswith("period="))
+
+    def _folder(self, name: str, day: date) -> str:
+        return f"{self._base}/{name}/period={day.isoformat()}"
+
+    def _read(self, table: sa.Table, day: date) -> pa.Table:
+        path = f"{self._folder(table.name, day)}/{_FILE}"
+        if self._fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return empty_wire(table)
+        return pq.read_table(path, filesystem=self._fs)
+
+
+def _table(name: str) -> sa.Table:
+    if name not in LAKE_TABLES:
+        raise ValueError(f"unknown lake table {name!r}; known: {', '.join(sorted(LAKE_TABLES))}")
+    return TABLES[name]
+
+
+def _full(table: sa.Table, wire: pa.Table) -> pa.Table:
+    """Every column of `table`, in its order (a frame may omit columns: NULL)."""
+    empty = empty_wire(table)
+    columns = [
+        wire.column(f.name) if f.name in wire.column_names else pa.nulls(wire.num_rows, f.type)
+        for f in empty.schema
+    ]
+    return pa.Table.from_arrays(columns, schema=empty.schema)
+
+
+def _matching(wire: pa.Table, where: dict[str, str]) -> pa.Array:
+    mask = pa.array([True] * wire.num_rows)
+    for column, value in where.items():
+        mask = pc.and_(mask, pc.fill_null(pc.equal(wire.column(column), value), False))
+    return mask

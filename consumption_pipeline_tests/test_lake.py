@@ -1,0 +1,89 @@
+"""The lake: event-level tables as one Parquet file per table and period, beside the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from consumption_pipeline.defs.resources import WarehouseResource
+from consumption_pipeline.lake import Lake
+from consumption_pipeline.settings import PROJECT_ROOT, Settings
+from consumption_pipeline.tables import LAKE_TABLES, TABLES
+from consumption_pipeline.warehouse import Warehouse, default_lake
+from consumption_pipeline.wire import period_day, to_wire
+
+OCT = "2026-10-01"
+
+
+def events(accounts: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"event_id": [f"e{i}" for i in range(len(accounts))],
+                         "account_id": accounts, "quantity": 1.5})  # fmt: skip
+
+
+def test_event_level_tables_are_files_not_sql_tables(tmp_path: Path):
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    warehouse.replace_period(OCT, {"usage_events": events(["acme"]), "rated_usage": pd.DataFrame(
+        {"summary_id": ["s1"]}), "quarantined_events": pd.DataFrame({"event_id": ["q1"]})})  # fmt: skip
+    lake = tmp_path / "warehouse.lake"
+    assert sorted(p.relative_to(lake).as_posix() for p in lake.rglob("*") if p.is_file()) == [
+        "rated_usage/period=2026-10-01/data.parquet",
+        "usage_events/period=2026-10-01/data.parquet",
+    ]
+    sql_tables = set(sa.inspect(warehouse.engine).get_table_names())
+    assert "quarantined_events" in sql_tables and not sql_tables & LAKE_TABLES
+    assert warehouse.read_period("usage_events", OCT)["account_id"].tolist() == ["acme"]
+    warehouse.engine.dispose()
+
+
+def test_the_default_lake_is_beside_a_sqlite_file_or_named_after_the_database():
+    assert default_lake("sqlite:///data/warehouse.db") == "data/warehouse.lake"
+    assert default_lake("postgresql+psycopg2://postgres@db.example:5433/billing") == str(
+        PROJECT_ROOT / "data" / "lake" / "postgresql-db.example-5433-billing"
+    )
+    with pytest.raises(ValueError, match="needs a lake location"):
+        default_lake("sqlite://")
+
+
+def test_the_lake_setting_reaches_the_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONSUMPTION_LAKE_URL", str(tmp_path / "lake"))
+    settings = Settings.from_env()
+    resource = WarehouseResource(url=f"sqlite:///{tmp_path / 'w.db'}", lake=settings.lake_url)
+    warehouse = resource.open()
+    warehouse.replace_period(OCT, {"usage_events": events(["acme"])})
+    assert (tmp_path / "lake" / "usage_events" / "period=2026-10-01" / "data.parquet").is_file()
+    warehouse.engine.dispose()
+
+
+def test_a_file_system_url_is_a_lake_root(tmp_path: Path):
+    lake = Lake(f"file://{tmp_path}")
+    wire = _wire(events(["acme", "globex"]))
+    lake.replace_period("usage_events", OCT, wire)
+    assert sorted(lake.read_period("usage_events", OCT)["account_id"]) == ["acme", "globex"]
+    assert lake.periods("usage_events") == [OCT]
+
+
+def test_a_replaced_period_leaves_no_partial_file_and_other_periods_alone(tmp_path: Path):
+    lake = Lake(str(tmp_path))
+    lake.replace_period("usage_events", "2026-09-01", _wire(events(["acme"]), "2026-09-01"))
+    lake.replace_period("usage_events", OCT, _wire(events(["acme", "globex"])))
+    lake.replace_period("usage_events", OCT, _wire(events(["initech"])))
+    assert lake.read_period("usage_events", OCT)["account_id"].tolist() == ["initech"]
+    assert lake.read_period("usage_events", "2026-09-01")["account_id"].tolist() == ["acme"]
+    assert [p.name for p in (tmp_path / "usage_events").rglob("*") if p.is_file()] == [
+        "data.parquet", "data.parquet"]  # fmt: skip
+
+
+def test_an_absent_period_or_table_reads_empty(tmp_path: Path):
+    lake = Lake(str(tmp_path))
+    assert lake.read_period("billed_events", OCT).empty
+    assert lake.periods("billed_events") == []
+    with pytest.raises(ValueError, match="unknown lake table 'liable_summaries'"):
+        lake.read_period("liable_summaries", OCT)
+
+
+def _wire(frame: pd.DataFrame, period: str = OCT) -> pa.Table:
+    return to_wire(TABLES["usage_events"], frame, period_day(period), {})
