@@ -32,7 +32,13 @@ from consumption_pipeline.domain.catalog import (
     REQUIRED,
     CatalogError,
 )
-from consumption_pipeline.quality.expectations import Failure, gxe, row_condition, validate
+from consumption_pipeline.quality.expectations import (
+    Failure,
+    gxe,
+    membership,
+    row_condition,
+    validate,
+)  # fmt: skip
 from consumption_pipeline.quality.outcome import Outcome, problems, verdict
 
 LOCATION = ["file", "row", "line", "column", "expected", "got"]
@@ -196,7 +202,8 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _failing(name: str, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
     frame = cells[name]
-    failures = validate(frame, _suite(name, frame, cells), suite=name)
+    suite = _suite(name, frame, cells)
+    failures = validate(frame.assign(**suite.columns), suite.items, suite=name)
     located = _from_failures(name, frame, failures)
     rules = [_rule(name, frame) for _rule in ROW_RULES.get(name, [])]
     failing = pd.concat([located, *rules], ignore_index=True)
@@ -212,14 +219,21 @@ class _Suite:
 
     def __init__(self) -> None:
         self.items: list = []
+        self.columns: dict[str, pd.Series] = {}  # derived columns the expectations read
 
     def add(self, kind: str, about: str, expected: str, /, **kwargs) -> None:
         """Add expectation `kind` with `kwargs`; failing rows are told `about` which column."""
         meta = {"column": about, "expected": expected}
         self.items.append(getattr(gxe(), kind)(meta=meta, **kwargs))
 
+    def add_known(self, frame: pd.DataFrame, column: str, known: list[str], expected: str) -> None:
+        """Every value of `column` is one of `known` (checked on a membership column)."""
+        self.columns[f"{column} known"] = membership(frame[column], known)
+        self.add("ExpectColumnValuesToBeInSet", column, expected, column=f"{column} known",
+                 value_set=[True])  # fmt: skip
 
-def _suite(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> list:
+
+def _suite(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> _Suite:
     s = _Suite()
     if name in NOT_EMPTY:
         s.add("ExpectTableRowCountToBeBetween", "", "at least one row", min_value=1)
@@ -233,12 +247,10 @@ def _suite(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> li
         if c.unique:
             s.add("ExpectColumnValuesToBeUnique", c.name, f"a unique {c.name}", column=c.name)
         if c.refers is not None:
-            known = _known(cells, *c.refers)
-            s.add("ExpectColumnValuesToBeInSet", c.name, f"a known {c.refers[1]}",
-                  column=c.name, value_set=known)  # fmt: skip
+            s.add_known(frame, c.name, _known(cells, *c.refers), f"a known {c.refers[1]}")
         _typed(s, c)
     _across_columns(s, name, frame, cells)
-    return s.items
+    return s
 
 
 def _typed(s: _Suite, c: Column) -> None:
