@@ -54,3 +54,24 @@ def test_file_digests_follow_content_and_names(tmp_path):
     assert both == files_digest([tmp_path / "b.csv", tmp_path / "a.csv"], tmp_path)
     (tmp_path / "b.csv").write_text("x\n2\n")
     assert files_digest([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path) != both
+
+
+def test_missing_and_empty_text_differ_and_long_text_counts_every_byte():
+    base = events([1.0, 2.0, 3.0])
+    assert frame_digest(base.assign(asset_id=[None, "A1", "A1"]), EVENTS) != frame_digest(
+        base.assign(asset_id=["", "A1", "A1"]), EVENTS
+    )
+    long = "x" * 100
+    assert frame_digest(base.assign(asset_id=[long + "a", "A1", "A1"]), EVENTS) != frame_digest(
+        base.assign(asset_id=[long + "b", "A1", "A1"]), EVENTS
+    )
+
+
+def test_ids_that_repeat_and_ids_that_do_not_hash_alike():
+    # The first 100,000 rows decide how a text column is hashed: mostly distinct ids one by one,
+    # repeating ids once per distinct value. The same rows in another order give the same digest.
+    n = 150_000
+    ids = [f"e{i}" for i in range(n)]
+    frame = pd.DataFrame({"event_id": ids, "account_id": ["ACME"] * 60_000 + ids[60_000:]})
+    flipped = frame.iloc[::-1]  # now the first rows are mostly distinct accounts
+    assert frame_digest(frame, EVENTS) == frame_digest(flipped, EVENTS)
