@@ -82,6 +82,8 @@ def _column_hashes(column: sa.Column, values: pd.Series) -> np.ndarray:
     if canonical.dtype == "int64":
         return _mix(canonical.to_numpy().view(np.uint64))
     text = pa.array(canonical, pa.large_string())
+    if isinstance(text, pa.ChunkedArray):  # pandas may keep its text in several chunks
+        text = text.combine_chunks()
     sample = text.slice(0, _SAMPLE)
     if len(pc.unique(sample)) > len(sample) // 2:  # mostly distinct (event ids): hash them all
         return _text_hashes(text)
