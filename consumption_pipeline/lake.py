@@ -58,6 +58,21 @@ class Lake:
             pq.write_table(_full(table, wire), sink, compression="zstd")
         self._fs.move(partial, f"{folder}/{_FILE}")
 
+    def copy_period(self, source: str, target: str, period: str) -> None:
+        """Make `target`'s rows of `period` those of `source` (the same columns): a file copy."""
+        day = period_day(period)
+        if [c.name for c in _table(source).columns] != [c.name for c in _table(target).columns]:
+            raise ValueError(f"lake tables {source!r} and {target!r} differ in columns")
+        original = f"{self._folder(source, day)}/{_FILE}"
+        if self._fs.get_file_info(original).type == pafs.FileType.NotFound:
+            self.replace_period(target, period, empty_wire(_table(target)))
+            return
+        folder = self._folder(target, day)
+        self._fs.create_dir(folder, recursive=True)
+        partial = f"{folder}/.{uuid.uuid4().hex}.partial"
+        self._fs.copy_file(original, partial)
+        self._fs.move(partial, f"{folder}/{_FILE}")
+
     def read_period(
         self, name: str, period: str, where: dict[str, str] | None = None
     ) -> pd.DataFrame:

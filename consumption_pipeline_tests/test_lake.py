@@ -87,3 +87,17 @@ def test_an_absent_period_or_table_reads_empty(tmp_path: Path):
 
 def _wire(frame: pd.DataFrame, period: str = OCT) -> pa.Table:
     return to_wire(TABLES["usage_events"], frame, period_day(period), {})
+
+
+def test_a_period_is_copied_between_tables_of_the_same_columns(tmp_path: Path):
+    lake = Lake(str(tmp_path))
+    lake.replace_period("usage_events", OCT, _wire(events(["acme", "globex"])))
+    lake.copy_period("usage_events", "billed_events", OCT)
+    pd.testing.assert_frame_equal(
+        lake.read_period("billed_events", OCT), lake.read_period("usage_events", OCT)
+    )
+    lake.copy_period("usage_events", "billed_events", "2026-11-01")  # nothing there: no rows
+    assert lake.read_period("billed_events", "2026-11-01").empty
+    assert lake.periods("billed_events") == [OCT, "2026-11-01"]
+    with pytest.raises(ValueError, match="differ in columns"):
+        lake.copy_period("usage_events", "rated_usage", OCT)

@@ -203,14 +203,15 @@ def adjustment_lines(booked: pd.DataFrame) -> dict[str, pd.DataFrame]:
 # -- reading and writing -------------------------------------------------------------------
 
 
-def keep_billed_basis(store: Warehouse, period: str, events: pd.DataFrame, inputs: dict,
+def keep_billed_basis(store: Warehouse, period: str, events: int, inputs: dict,
                       code_version: str, run_id: str) -> None:  # fmt: skip
-    """Record what a period is billed on: its accepted events and its input fingerprints."""
-    store.replace_period(period, {"billed_events": events})
+    """Record what a period is billed on: its accepted events as they are now (`events` of
+    them) and its input fingerprints."""
+    store.lake.copy_period("usage_events", "billed_events", period)
     key = {"period": pd.Timestamp(period)}
     audit_store.replace_rows(store.engine, "billed_basis", key, pd.DataFrame([{
         **key, "run_id": run_id, "code_version": code_version,
-        "inputs": json.dumps(inputs, sort_keys=True), "events": len(events),
+        "inputs": json.dumps(inputs, sort_keys=True), "events": events,
         "recorded_at": pd.Timestamp(dt.datetime.now(dt.UTC)),
     }]))  # fmt: skip
 
@@ -268,8 +269,8 @@ def _book(store: Warehouse, period: str, diff: pd.DataFrame, prior: pd.DataFrame
     audit_store.replace_rows(engine, "restatement_lines", key, lines)
     audit_store.replace_rows(engine, "restatement_events", key, events)
     # The period is now billed on this recomputation: the next restatement is measured from it.
-    keep_billed_basis(store, period, current_events.drop(columns="period"), current["inputs"],
-                      code_version, run_id)  # fmt: skip
+    keep_billed_basis(store, period, len(current_events), current["inputs"], code_version,
+                      run_id)  # fmt: skip
     return Restatement(restatement_id, period, booked_in, lines, events, why)
 
 

@@ -90,7 +90,8 @@ def record_lineage(
     for key in context.selected_asset_keys:
         context.add_asset_metadata(metadata, asset_key=key)
     if step == "ingest" and _due_and_not_closed(store, source, period):
-        keep_billed_basis(store, period, written["usage_events"], inputs, code, context.run.run_id)
+        events = len(written["usage_events"])
+        keep_billed_basis(store, period, events, inputs, code, context.run.run_id)
 
 
 def _source_inputs(source: SourceDirectory, step: str) -> dict[str, str]:
