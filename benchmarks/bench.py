@@ -71,7 +71,7 @@ def run_pipeline(source: str, out: str, queue: mp.Queue) -> None:
 
     def read_and_ingest():
         catalog = build_catalog(sources.read_catalog(root))
-        files = [sources.read_events(p, root) for p in sources.event_files(root)]
+        files = (sources.read_events(p, root) for p in sources.event_files(root))
         return catalog, ingest(files, catalog, period, "UTC")
 
     catalog, ingested = stage("ingest", read_and_ingest)
@@ -206,7 +206,7 @@ def through_dagster(source: Path, url: str, home: Path) -> dict:
     command = [sys.executable, "-m", "consumption_pipeline.cli", "run", "--source", str(source),
                "--warehouse", url, "--from", PERIOD, "--to", PERIOD]  # fmt: skip
     started, peak = time.perf_counter(), 0
-    process = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home)},
+    process = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home.resolve())},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     while process.poll() is None:
         try:

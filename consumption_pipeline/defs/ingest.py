@@ -5,7 +5,7 @@ the accepted events against theirs, and the events' conservation law. They block
 fails, no stage downstream of `usage_events` runs for the period.
 """
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import dagster as dg
 import pandas as pd
@@ -51,7 +51,8 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ):
         period = pd.Timestamp(context.partition_key)
         catalog, catalog_checks = yield from _checked_catalog(source.catalog_files())
-        files = source.event_files()
+        rows_read: list[int] = []  # per file, counted as read: the reconciliation's own count
+        files = _counted(source.event_files(), rows_read)
         result = ingest(files, catalog, period, source.billing_timezone)
         reconciliation = pd.DataFrame([result.reconciliation])
         written = {
@@ -65,10 +66,9 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()}))  # fmt: skip
         yield dg.MaterializeResult(asset_key="quarantined_events", metadata=table_metadata(
             result.quarantined_events, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
-        rows_read = sum(len(f) for f in files)
         for outcome in [
             *catalog_checks, accepted_usage(result.usage_events, catalog, period),
-            events_reconcile(rows_read, result.usage_events, result.quarantined_events,
+            events_reconcile(sum(rows_read), result.usage_events, result.quarantined_events,
                              result.reconciliation),
         ]:  # fmt: skip
             yield check_result("usage_events", outcome, blocking=True)
@@ -76,6 +76,12 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         yield check_result("quarantined_events", outcome, blocking=False)
 
     return ingest_events
+
+
+def _counted(frames: Iterator[pd.DataFrame], rows: list[int]) -> Iterator[pd.DataFrame]:
+    for frame in frames:
+        rows.append(len(frame))
+        yield frame
 
 
 def _checked_catalog(

@@ -1,6 +1,7 @@
 """Resources: where the sources are and which warehouse the stages write."""
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,9 +29,10 @@ class SourceDirectory(dg.ConfigurableResource):
     def catalog(self) -> Catalog:
         return build_catalog(self.catalog_files())
 
-    def event_files(self) -> list[pd.DataFrame]:
+    def event_files(self) -> Iterator[pd.DataFrame]:
+        """The event files, each read when the previous one is done with."""
         root = Path(self.path)
-        return [sources.read_events(p, root) for p in sources.event_files(root)]
+        return (sources.read_events(p, root) for p in sources.event_files(root))
 
     def today(self) -> pd.Timestamp:
         if self.as_of:

@@ -13,6 +13,7 @@ A conflicting copy that is unbillable on its own keeps its own reason; the other
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,14 +37,18 @@ class Ingested:
 
 
 def ingest(
-    files: list[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
+    files: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
 ) -> Ingested:
-    """Accept, deduplicate and quarantine the events of `period` (its month) from raw files."""
+    """Accept, deduplicate and quarantine the events of `period` (its month) from raw files
+    (parsed one at a time: a raw file read lazily is freed once parsed)."""
     period = pd.Timestamp(period).to_period("M").to_timestamp()
-    files = files or [
-        pd.DataFrame(columns=[*RAW_COLUMNS, "source_file", "row_number", "malformed"])
+    parsed = [_parse(f, timezone) for f in files] or [
+        _parse(
+            pd.DataFrame(columns=[*RAW_COLUMNS, "source_file", "row_number", "malformed"]), timezone
+        )  # fmt: skip
     ]
-    events = pd.concat([_parse(f, timezone) for f in files], ignore_index=True)
+    events = pd.concat(parsed, ignore_index=True)
+    del parsed
     duplicate = _resolve_duplicates(events)
     _check_references(events, catalog)
     mine = events["event_period"].eq(period) | events["event_period"].isna()

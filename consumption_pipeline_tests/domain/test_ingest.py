@@ -361,3 +361,26 @@ def test_no_event_files_ingest_nothing():
     result = ingest([], CATALOG, OCTOBER, "UTC")
     assert result.usage_events.empty and result.quarantined_events.empty
     assert result.reconciliation["events_read"] == 0
+
+
+def test_files_read_one_at_a_time_ingest_as_a_list_does():
+    # A duplicate across the two files and a conflict: the files meet only inside the ingest.
+    first = [event("E1"), event("E2", quantity="3")]
+    second = [
+        event("E1"),
+        event("E2", quantity="4"),
+        event("E3", account_id="GLOBEX", asset_id="G1"),
+    ]
+    read = []
+
+    def lazily():
+        for n, rows in enumerate([first, second], start=1):
+            read.append(n)
+            yield event_file(rows, f"file{n}.csv")
+
+    result = ingest(lazily(), CATALOG, OCTOBER, "UTC")
+    assert read == [1, 2]
+    assert sorted(result.usage_events["event_id"]) == ["E1", "E3"]
+    assert sorted(result.quarantined_events["reason"]) == ["conflict", "conflict"]
+    assert result.reconciliation == {"events_read": 5, "accepted": 2, "duplicates": 1,
+                                     "quarantined": 2, "other_periods": 0}  # fmt: skip
