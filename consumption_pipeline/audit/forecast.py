@@ -225,6 +225,7 @@ def _lines(to_date: pd.DataFrame, projected: pd.DataFrame, demand: pd.DataFrame,
     )  # fmt: skip
     if both.empty:
         return pd.DataFrame(columns=OVERAGE_FORECAST_COLUMNS)
+    both = _per_line_and_rate(both)
     both["asset_key"] = both["asset_id"].fillna("")
     both["overage_micro"] = to_micro(both["overage"].astype("float64")).astype("int64")
     keys = ["account_id", "asset_key", "drawdown_resource_id"]
@@ -245,6 +246,16 @@ def _lines(to_date: pd.DataFrame, projected: pd.DataFrame, demand: pd.DataFrame,
     lines["projected_period_amount"] = lines["amount"].where(lines["amount"].notna(), Decimal(0))
     lines["asset_id"] = lines["asset_key"].where(lines["asset_key"].ne(""), pd.NA)
     return lines.rename(columns={"drawdown_resource_id": "usage_resource_id"})
+
+
+def _per_line_and_rate(both: pd.DataFrame) -> pd.DataFrame:
+    """One row per line, rate and part, quantities summed in micro-units: what the overage and its
+    pricing are computed on (a month of daily windows is ~30 times as many rows)."""
+    keys = [*LINE, *RATED, "part"]
+    quantities = ["drawdown_quantity", "debited", "overage"]
+    micro = {c: to_micro(both[c].astype("float64")).astype("int64") for c in quantities}
+    sums = both[keys].assign(**micro).groupby(keys, dropna=False, sort=False).sum().reset_index()
+    return sums.assign(**{c: from_micro(sums[c]) for c in quantities})
 
 
 def read_state(store: Warehouse, period: str, as_of: pd.Timestamp, window_days: int,
