@@ -110,13 +110,19 @@ class Warehouse:
                     (self._copy_in if self._postgres else self._insert_many)(conn, name, wire)
 
     def read_period(
-        self, table: str, period: str, where: dict[str, str] | None = None
+        self,
+        table: str,
+        period: str,
+        where: dict[str, str] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """The rows of `table` in `period` (and matching `where`), in boundary types."""
+        """The rows of `table` in `period` (and matching `where`), in boundary types; only
+        `columns`, if given (a SQL result costs per value: read what you use)."""
         if table in LAKE_TABLES:
-            return self.lake.read_period(table, period, where)
+            frame = self.lake.read_period(table, period, where)
+            return frame if columns is None else frame[list(columns)]
         filters = {"period": [period_day(period)], **{c: [v] for c, v in (where or {}).items()}}
-        return self._read(table, filters)
+        return self._read(table, filters, columns)
 
     def read_periods(self, table: str, periods: Sequence[str]) -> pd.DataFrame:
         """The rows of `table` in any of `periods`, in boundary types."""
@@ -139,9 +145,13 @@ class Warehouse:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read(self, name: str, filters: dict[str, list[Any]]) -> pd.DataFrame:
+    def _read(
+        self, name: str, filters: dict[str, list[Any]], columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         table = _table(name)
         check_known(table, filters)
+        if columns is not None:
+            table = _projection(table, columns)
         if any(not values for values in filters.values()):
             return to_frame(table, empty_wire(table))
         placeholder = "%s" if self._postgres else "?"
@@ -319,6 +329,13 @@ def _table(name: str) -> sa.Table:
     if name not in TABLES:
         raise ValueError(f"unknown warehouse table {name!r}; known: {', '.join(TABLES)}")
     return TABLES[name]
+
+
+def _projection(table: sa.Table, columns: Sequence[str]) -> sa.Table:
+    """`table` with only `columns` (in the table's order), for reading."""
+    check_known(table, columns)
+    kept = [sa.Column(c.name, c.type) for c in table.columns if c.name in columns]
+    return sa.Table(table.name, sa.MetaData(), *kept)
 
 
 def _bind(value: Any, postgres: bool) -> Any:

@@ -441,3 +441,22 @@ def test_sqlite_creates_the_parent_folder(tmp_path):
     path = tmp_path / "a" / "b" / "warehouse.sqlite"
     Warehouse(f"sqlite:///{path}").engine.dispose()
     assert path.exists()
+
+
+def test_a_read_may_name_the_columns_it_needs(warehouse: Warehouse):
+    frames = {
+        name: sample_frame(TABLES[name], OCT) for name in ("liable_summaries", "usage_events")
+    }
+    warehouse.replace_period(OCT, frames)
+    for name, columns in [("liable_summaries", ["amount", "account_id"]),
+                          ("usage_events", ["account_id"])]:  # fmt: skip
+        got = warehouse.read_period(name, OCT, columns=columns)
+        kept = [c for c in frames[name].columns if c in columns]  # the table's order
+        assert list(got.columns) == kept
+
+        def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame.sort_values("account_id", ignore_index=True, na_position="last")
+
+        pd.testing.assert_frame_equal(ordered(got), ordered(frames[name][kept]))
+    with pytest.raises(ValueError, match="liable_summaries.*colour"):
+        warehouse.read_period("liable_summaries", OCT, columns=["colour"])

@@ -40,6 +40,11 @@ HORIZON_DAYS = 36_525  # a bucket lasting more than 100 years at its burn rate n
 KEY = ["account_id", "asset_id", "usage_resource_id", "drawdown_resource_id"]
 LINE = ["account_id", "asset_id", "drawdown_resource_id"]
 RATED = ["currency", "rate_source", "rate_asset_id", "rate_effective_from", "overage_chargeable"]
+# The columns a forecast reads of the ledger and of the usage summaries.
+LEDGER_READ = ["period", "bucket_id", "entry_date", "sequence", "entry_type", "quantity",
+               "closing_balance"]  # fmt: skip
+USAGE_READ = ["period", *KEY, "aggregation_period", "window_date", "drawdown_quantity", "debited",
+              "overage", *RATED]  # fmt: skip
 BUCKET_FORECAST_COLUMNS = [
     "as_of", "bucket_id", "account_id", "asset_id", "usage_resource_id", "binding", "valid_to",
     "balance", "window_days", "window_debited", "burn_rate", "exhausted_on", "outlook",
@@ -264,14 +269,15 @@ def read_state(store: Warehouse, period: str, as_of: pd.Timestamp, window_days: 
     where = {"account_id": account_id} if account_id else None
     window = forecast_periods(as_of, window_days)
 
-    def rows(table: str, periods: list[str]) -> pd.DataFrame:
-        return pd.concat([store.read_period(table, p, where) for p in periods], ignore_index=True)
+    def rows(table: str, periods: list[str], columns: list[str]) -> pd.DataFrame:
+        frames = [store.read_period(table, p, where, columns) for p in periods]
+        return pd.concat(frames, ignore_index=True)
 
     return PeriodState(
         buckets=store.read_period("entitlement_buckets", period, where),
         balances=store.read_period("bucket_balances", period, where),
-        ledger=rows("entitlement_ledger", window),
-        usage=rows("usage_summaries", window),
+        ledger=rows("entitlement_ledger", window, LEDGER_READ),
+        usage=rows("usage_summaries", window, USAGE_READ),
     )
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 from consumption_pipeline.defs.lineage import record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.domain.summaries import summarize
+from consumption_pipeline.domain.summaries import SUMMARIZED, summarize
 from consumption_pipeline.quality.conservation import liable_equals_ratable
 
 
@@ -31,7 +31,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
         store = warehouse.open()
-        usage = store.read_period("usage_summaries", context.partition_key)
+        usage = store.read_period("usage_summaries", context.partition_key, columns=SUMMARIZED)
         period = pd.Timestamp(context.partition_key)
         result = summarize(usage, source.catalog(), period, source.today(), source.grace_days)
         # Only the usage lines: adjustment lines booked here by restatements of closed periods stay.

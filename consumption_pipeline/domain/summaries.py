@@ -23,6 +23,9 @@ from consumption_pipeline.domain.quantities import from_micro, micro_to_decimal,
 
 LINE = ["account_id", "asset_key", "drawdown_resource_id"]
 RATE = ["rate_source", "rate_asset_id", "rate_effective_from"]
+# The columns of usage_summaries that summarize reads.
+SUMMARIZED = ["account_id", "asset_id", "drawdown_resource_id", *RATE, "currency",
+              "overage_chargeable", "drawdown_quantity", "debited", "overage"]  # fmt: skip
 UNIT_RATE = Decimal("0.000001")
 
 
