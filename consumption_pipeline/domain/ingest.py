@@ -149,14 +149,15 @@ def _resolve_duplicates(events: pd.DataFrame) -> pd.Series:
         )
         .fillna({"occurred_unparsed": "", "quantity_unparsed": ""})
     )
-    repeat = keyed.duplicated(keep="first")
-    payloads = np.bincount(keyed.loc[~repeat, "id"], minlength=len(counts))  # distinct, per id
-    conflict = pd.Series(payloads[keyed["id"]] > 1, index=keyed.index)
-    conflict = conflict.reindex(events.index, fill_value=False)
-    marked = conflict & events["reason"].isna()
+    repeat = keyed.duplicated(keep="first").to_numpy()
+    payloads = np.bincount(keyed["id"].to_numpy()[~repeat], minlength=len(counts))  # per id
+    conflict, duplicate = np.zeros(len(events), bool), np.zeros(len(events), bool)
+    conflict[rows] = payloads[keyed["id"].to_numpy()] > 1
+    duplicate[rows] = repeat
+    marked = conflict & events["reason"].isna().to_numpy()
     events.loc[marked, "reason"] = "conflict"
     events.loc[marked, "detail"] = "same event_id with a different payload"
-    return repeat.reindex(events.index, fill_value=False) & ~conflict
+    return pd.Series(duplicate & ~conflict, index=events.index)
 
 
 def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
