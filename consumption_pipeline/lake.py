@@ -13,7 +13,7 @@ file or the new one, never half of one. Frames come back in the boundary types o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from consumption_pipeline.tables import LAKE_TABLES, TABLES
-from consumption_pipeline.wire import check_known, empty_wire, period_day, to_frame
+from consumption_pipeline.wire import check_known, empty_wire, period_day, projection, to_frame
 
 _FILE = "data.parquet"
 
@@ -46,42 +46,42 @@ class Lake:
         """Replace the rows of `period` (only those matching `where`, if given) with `wire`
         (a frame converted by wire.to_wire)."""
         day, table = period_day(period), _table(name)
+        wire = _full(table, wire)
         if where:
             kept = self._read(table, day)
-            wire = pa.concat_tables(
-                [kept.filter(pc.invert(_matching(kept, where))), _full(table, wire)]
-            )
-        folder = self._folder(name, day)
-        self._fs.create_dir(folder, recursive=True)
-        partial = f"{folder}/.{uuid.uuid4().hex}.partial"
-        with self._fs.open_output_stream(partial) as sink:
-            pq.write_table(_full(table, wire), sink, compression="zstd")
-        self._fs.move(partial, f"{folder}/{_FILE}")
+            wire = pa.concat_tables([kept.filter(pc.invert(_matching(kept, where))), wire])
+
+        def write(partial: str) -> None:
+            with self._fs.open_output_stream(partial) as sink:
+                pq.write_table(wire, sink, compression="zstd")
+
+        self._publish(name, day, write)
 
     def copy_period(self, source: str, target: str, period: str) -> None:
         """Make `target`'s rows of `period` those of `source` (the same columns): a file copy."""
         day = period_day(period)
         if [c.name for c in _table(source).columns] != [c.name for c in _table(target).columns]:
             raise ValueError(f"lake tables {source!r} and {target!r} differ in columns")
-        original = f"{self._folder(source, day)}/{_FILE}"
-        if self._fs.get_file_info(original).type == pafs.FileType.NotFound:
+        original = self._path(source, day)
+        if not self._exists(original):
             self.replace_period(target, period, empty_wire(_table(target)))
             return
-        folder = self._folder(target, day)
-        self._fs.create_dir(folder, recursive=True)
-        partial = f"{folder}/.{uuid.uuid4().hex}.partial"
-        self._fs.copy_file(original, partial)
-        self._fs.move(partial, f"{folder}/{_FILE}")
+        self._publish(target, day, lambda partial: self._fs.copy_file(original, partial))
 
     def read_period(
-        self, name: str, period: str, where: dict[str, str] | None = None
+        self,
+        name: str,
+        period: str,
+        where: dict[str, str] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
+        """The rows of `period` (and matching `where`); only `columns`, if given."""
         table = _table(name)
         check_known(table, where or {})
         wire = self._read(table, period_day(period))
         if where:
             wire = wire.filter(_matching(wire, where))
-        return to_frame(table, wire)
+        return to_frame(table if columns is None else projection(table, columns), wire)
 
     def read_periods(self, name: str, periods: Sequence[str]) -> pd.DataFrame:
         table = _table(name)
@@ -94,12 +94,24 @@ class Lake:
         folders = [info.base_name for info in self._fs.get_file_info(selector)]
         return sorted(f.removeprefix("period=") for f in folders if f.startswith("period="))
 
-    def _folder(self, name: str, day: date) -> str:
-        return f"{self._base}/{name}/period={day.isoformat()}"
+    def _path(self, name: str, day: date) -> str:
+        return f"{self._base}/{name}/period={day.isoformat()}/{_FILE}"
+
+    def _exists(self, path: str) -> bool:
+        return self._fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def _publish(self, name: str, day: date, write: Callable[[str], None]) -> None:
+        """Have `write` fill a hidden file beside the period's file, then move it into place."""
+        final = self._path(name, day)
+        folder = final.rsplit("/", 1)[0]
+        self._fs.create_dir(folder, recursive=True)
+        partial = f"{folder}/.{uuid.uuid4().hex}.partial"
+        write(partial)
+        self._fs.move(partial, final)
 
     def _read(self, table: sa.Table, day: date) -> pa.Table:
-        path = f"{self._folder(table.name, day)}/{_FILE}"
-        if self._fs.get_file_info(path).type == pafs.FileType.NotFound:
+        path = self._path(table.name, day)
+        if not self._exists(path):
             return empty_wire(table)
         return pq.read_table(path, filesystem=self._fs)
 

@@ -54,6 +54,7 @@ from consumption_pipeline.wire import (
     empty_wire,
     kind_of,
     period_day,
+    projection,
     to_frame,
     to_wire,
 )  # fmt: skip
@@ -119,8 +120,7 @@ class Warehouse:
         """The rows of `table` in `period` (and matching `where`), in boundary types; only
         `columns`, if given (a SQL result costs per value: read what you use)."""
         if table in LAKE_TABLES:
-            frame = self.lake.read_period(table, period, where)
-            return frame if columns is None else frame[list(columns)]
+            return self.lake.read_period(table, period, where, columns)
         filters = {"period": [period_day(period)], **{c: [v] for c, v in (where or {}).items()}}
         return self._read(table, filters, columns)
 
@@ -151,16 +151,16 @@ class Warehouse:
         table = _table(name)
         check_known(table, filters)
         if columns is not None:
-            table = _projection(table, columns)
+            table = projection(table, columns)
         if any(not values for values in filters.values()):
             return to_frame(table, empty_wire(table))
         placeholder = "%s" if self._postgres else "?"
-        columns = ", ".join(self._quote(c.name) for c in table.columns)
+        selected = ", ".join(self._quote(c.name) for c in table.columns)
         conditions = " AND ".join(
             f"{self._quote(c)} IN ({', '.join([placeholder] * len(vs))})"
             for c, vs in filters.items()
         )
-        sql = f"SELECT {columns} FROM {self._quote(name)} WHERE {conditions}"
+        sql = f"SELECT {selected} FROM {self._quote(name)} WHERE {conditions}"
         params = [_bind(v, self._postgres) for c, vs in filters.items() for v in vs]
         with self.engine.connect() as conn, _driver_errors(self.engine, sql):
             wire = (_select_postgres if self._postgres else _select_sqlite)(
@@ -329,13 +329,6 @@ def _table(name: str) -> sa.Table:
     if name not in TABLES:
         raise ValueError(f"unknown warehouse table {name!r}; known: {', '.join(TABLES)}")
     return TABLES[name]
-
-
-def _projection(table: sa.Table, columns: Sequence[str]) -> sa.Table:
-    """`table` with only `columns` (in the table's order), for reading."""
-    check_known(table, columns)
-    kept = [sa.Column(c.name, c.type) for c in table.columns if c.name in columns]
-    return sa.Table(table.name, sa.MetaData(), *kept)
 
 
 def _bind(value: Any, postgres: bool) -> Any:

@@ -7,6 +7,7 @@ See warehouse.py for the boundary types (what a frame carries, what comes back).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
@@ -39,6 +40,13 @@ def check_known(table: sa.Table, columns: dict[str, Any] | pd.DataFrame) -> None
     for column in columns:
         if column not in table.c:
             raise ValueError(f"table {table.name!r} has no column {column!r}")
+
+
+def projection(table: sa.Table, columns: Sequence[str]) -> sa.Table:
+    """`table` with only `columns` (in the table's order), for reading."""
+    check_known(table, columns)
+    kept = [sa.Column(c.name, c.type) for c in table.columns if c.name in columns]
+    return sa.Table(table.name, sa.MetaData(), *kept)
 
 
 def period_day(period: str | date) -> date:

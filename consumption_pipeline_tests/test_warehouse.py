@@ -460,3 +460,5 @@ def test_a_read_may_name_the_columns_it_needs(warehouse: Warehouse):
         pd.testing.assert_frame_equal(ordered(got), ordered(frames[name][kept]))
     with pytest.raises(ValueError, match="liable_summaries.*colour"):
         warehouse.read_period("liable_summaries", OCT, columns=["colour"])
+    with pytest.raises(ValueError, match="usage_events.*colour"):
+        warehouse.read_period("usage_events", OCT, columns=["colour"])

@@ -79,7 +79,6 @@ def validate_by_column(frame: pd.DataFrame, expectations: list, suite: str) -> l
     """`validate`, one batch per column (or pair) the expectations read: GX takes the rows of its
     whole frame per expectation, so narrow frames keep millions of rows cheap. Expectations
     with row conditions read other columns: they are not for this."""
-    frame = frame.reset_index(drop=True)
     groups: dict[tuple[str, ...], list[int]] = {}
     for order, expectation in enumerate(expectations):
         columns = getattr(expectation, "column", None) or (
