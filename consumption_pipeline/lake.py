@@ -13,7 +13,7 @@ file or the new one, never half of one. Frames come back in the boundary types o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -45,15 +45,24 @@ class Lake:
     ) -> None:
         """Replace the rows of `period` (only those matching `where`, if given) with `wire`
         (a frame converted by wire.to_wire)."""
-        day, table = period_day(period), _table(name)
-        wire = _full(table, wire)
         if where:
-            kept = self._read(table, day)
-            wire = pa.concat_tables([kept.filter(pc.invert(_matching(kept, where))), wire])
+            kept = self._read(_table(name), period_day(period))
+            wire = pa.concat_tables([kept.filter(pc.invert(_matching(kept, where))),
+                                     _full(_table(name), wire)])  # fmt: skip
+        self.write_period(name, period, [wire])
+
+    def write_period(self, name: str, period: str, wires: Iterable[pa.Table]) -> None:
+        """Replace the rows of `period` with `wires` (frames converted by wire.to_wire), each
+        written as it comes: a period of any size is written holding one part at a time."""
+        day, table = period_day(period), _table(name)
+        schema = empty_wire(table).schema
 
         def write(partial: str) -> None:
-            with self._fs.open_output_stream(partial) as sink:
-                pq.write_table(wire, sink, compression="zstd")
+            with self._fs.open_output_stream(partial) as sink, pq.ParquetWriter(
+                sink, schema, compression="zstd"
+            ) as writer:
+                for wire in wires:
+                    writer.write_table(_full(table, wire))
 
         self._publish(name, day, write)
 
@@ -83,6 +92,20 @@ class Lake:
             wire = wire.filter(_matching(wire, where))
         return to_frame(table if columns is None else projection(table, columns), wire)
 
+    def read_batches(
+        self, name: str, period: str, columns: Sequence[str] | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of `period` a part (a row group) at a time; only `columns`, if given."""
+        table = _table(name)
+        view = table if columns is None else projection(table, columns)
+        path = self._path(name, period_day(period))
+        if not self._exists(path):
+            return
+        with self._fs.open_input_file(path) as source:
+            file = pq.ParquetFile(source)
+            for batch in file.iter_batches(columns=[c.name for c in view.columns]):
+                yield to_frame(view, pa.Table.from_batches([batch]))
+
     def read_periods(self, name: str, periods: Sequence[str]) -> pd.DataFrame:
         table = _table(name)
         wires = [self._read(table, period_day(p)) for p in periods]
@@ -106,7 +129,12 @@ class Lake:
         folder = final.rsplit("/", 1)[0]
         self._fs.create_dir(folder, recursive=True)
         partial = f"{folder}/.{uuid.uuid4().hex}.partial"
-        write(partial)
+        try:
+            write(partial)
+        except BaseException:
+            if self._exists(partial):
+                self._fs.delete_file(partial)
+            raise
         self._fs.move(partial, final)
 
     def _read(self, table: sa.Table, day: date) -> pa.Table:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +31,7 @@ EVENT_COLUMNS = [
 ]
 DICTIONARY_COLUMNS = ["account_id", "asset_id", "usage_resource_id"]
 EVENT_SUFFIXES = (".csv", ".jsonl", ".parquet")
+BATCH_ROWS = 1 << 20  # Parquet rows read at a time
 RAW_TEXT_LIMIT = 500  # characters of an unreadable row kept for the quarantine
 _NOT_UTF8 = "not UTF-8 text at byte {} of the line: save the file as UTF-8"
 
@@ -83,22 +86,56 @@ def event_files(source: Path) -> list[Path]:
     return files
 
 
+class EventFiles:
+    """A source's event files, read again, batch by batch, each time they are iterated: the
+    ingest reads them more than once and holds one batch at a time."""
+
+    def __init__(self, source: Path, columns: list[str] | None = None):
+        self.root, self.columns = Path(source), columns or EVENT_COLUMNS
+        self.paths = event_files(self.root)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for path in self.paths:
+            yield from read_event_batches(path, self.root, self.columns)
+
+    def only(self, columns: list[str]) -> EventFiles:
+        """The same files and batches with only these event columns (Parquet reads no others)."""
+        return EventFiles(self.root, columns)
+
+
 def read_events(path: Path, relative_to: Path | None = None) -> pd.DataFrame:
     """One event file as a frame: the event columns (text, or numbers/instants from Parquet),
     `source_file`, `row_number` and `malformed` (why the row could not be read, else NA)."""
-    reader = {".csv": _events_csv, ".jsonl": _events_jsonl, ".parquet": _events_parquet}
-    frame = reader[path.suffix](path)
-    for column in EVENT_COLUMNS:
-        if column not in frame.columns:
-            if column != "asset_id":
-                raise SourceError(f"{path}: missing required column '{column}'")
-            frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    batches = list(read_event_batches(path, relative_to))
+    if len(batches) == 1:
+        return batches[0]
+    files = pd.api.types.union_categoricals([b["source_file"] for b in batches])
+    return pd.concat(batches, ignore_index=True).assign(source_file=files)
+
+
+def read_event_batches(
+    path: Path, relative_to: Path | None = None, columns: list[str] = EVENT_COLUMNS
+) -> Iterator[pd.DataFrame]:
+    """An event file as frames of at most BATCH_ROWS rows (Parquet) or one frame (CSV, JSONL),
+    each as `read_events` describes but with only `columns` of the event columns; row numbers
+    count from the file's start."""
     name = str(path.relative_to(relative_to)) if relative_to else path.name
-    frame["source_file"] = name
-    return frame[[*EVENT_COLUMNS, "source_file", "row_number", "malformed"]]
+    if path.suffix == ".parquet":
+        frames = _events_parquet(path, columns)
+    else:
+        frames = {".csv": _events_csv, ".jsonl": _events_jsonl}[path.suffix](path)
+    for frame in frames:
+        for column in columns:
+            if column not in frame.columns:
+                if column != "asset_id":
+                    raise SourceError(f"{path}: missing required column '{column}'")
+                frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
+        # One file name for every row: a categorical holds it once.
+        frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [name])
+        yield frame[[*columns, "source_file", "row_number", "malformed"]]
 
 
-def _events_csv(path: Path) -> pd.DataFrame:
+def _events_csv(path: Path) -> Iterator[pd.DataFrame]:
     with path.open("rb") as handle:
         first = handle.readline()
     try:
@@ -137,7 +174,7 @@ def _events_csv(path: Path) -> pd.DataFrame:
     good["row_number"] = lines[: len(good)]
     good["malformed"] = pd.Series(pd.NA, index=good.index, dtype="str")
     malformed = pd.DataFrame({"row_number": [n for n, _ in bad], "malformed": [w for _, w in bad]})
-    return pd.concat([good, malformed], ignore_index=True)
+    yield pd.concat([good, malformed], ignore_index=True)
 
 
 def _not_utf8(path: Path, header: list[str]) -> str | None:
@@ -154,7 +191,7 @@ def _not_utf8(path: Path, header: list[str]) -> str | None:
     return None
 
 
-def _events_jsonl(path: Path) -> pd.DataFrame:
+def _events_jsonl(path: Path) -> Iterator[pd.DataFrame]:
     records, numbers, problems = [], [], []
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -175,7 +212,7 @@ def _events_jsonl(path: Path) -> pd.DataFrame:
         frame[column] = _as_text(frame[column])
     frame["row_number"] = numbers
     frame["malformed"] = pd.Series(problems, dtype="str")
-    return frame
+    yield frame
 
 
 def _json_object(raw: bytes, first: bool) -> tuple[dict, str | None]:
@@ -198,16 +235,27 @@ def _as_text(values: pd.Series) -> pd.Series:
     ).astype("str")
 
 
-def _events_parquet(path: Path) -> pd.DataFrame:
+def _events_parquet(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
     try:
+        names = pq.read_schema(path).names
         # Ids repeat across millions of events: read them dictionary-encoded (categoricals).
-        table = pq.read_table(path, read_dictionary=DICTIONARY_COLUMNS)
+        file = pq.ParquetFile(path, read_dictionary=[c for c in DICTIONARY_COLUMNS if c in names])
+        present = [c for c in columns if c in names]
+        batches = (
+            file.iter_batches(batch_size=BATCH_ROWS, columns=present)
+            if file.metadata.num_rows
+            else None
+        )
+        first = 1
+        for batch in batches or [file.schema_arrow.empty_table().select(present)]:
+            frame = _nan_as_text(pa.Table.from_batches([batch]) if batches else batch,
+                                 "quantity").to_pandas()  # fmt: skip
+            frame["row_number"] = np.arange(first, first + len(frame))
+            frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+            first += len(frame)
+            yield frame
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{path}: cannot be read as Parquet: {error}") from None
-    frame = _nan_as_text(table, "quantity").to_pandas()
-    frame["row_number"] = range(1, len(frame) + 1)
-    frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
-    return frame
 
 
 def _nan_as_text(table: pa.Table, column: str) -> pa.Table:

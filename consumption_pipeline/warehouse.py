@@ -31,7 +31,7 @@ import contextlib
 import io
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -109,6 +109,19 @@ class Warehouse:
                 conn.execute(table.delete().where(table.c.period == day, *matching))
                 if wire.num_rows:
                     (self._copy_in if self._postgres else self._insert_many)(conn, name, wire)
+
+    def write_batches(self, period: str, table: str, frames: Iterable[pd.DataFrame]) -> None:
+        """Replace a lake table's rows of `period` with `frames`, each converted and written as
+        it comes: a period too large to hold at once (the accepted events of a big period)."""
+        day = period_day(period)
+        wires = (to_wire(TABLES[table], frame, day, {}) for frame in frames)
+        self.lake.write_period(table, period, wires)
+
+    def read_batches(
+        self, table: str, period: str, columns: Sequence[str] | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """A lake table's rows of `period`, a part at a time; only `columns`, if given."""
+        return self.lake.read_batches(table, period, columns)
 
     def read_period(
         self,

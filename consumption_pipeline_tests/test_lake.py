@@ -101,3 +101,36 @@ def test_a_period_is_copied_between_tables_of_the_same_columns(tmp_path: Path):
     assert lake.periods("billed_events") == [OCT, "2026-11-01"]
     with pytest.raises(ValueError, match="differ in columns"):
         lake.copy_period("usage_events", "rated_usage", OCT)
+
+
+def test_a_period_written_in_parts_reads_back_whole_or_in_parts(tmp_path: Path):
+    # Three parts of 2, 0 and 1 events make one file of 3 rows; parts come back in order.
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    parts = [events(["acme", "beta"]), events([]), events(["gamma"])]
+    warehouse.write_batches(OCT, "usage_events", iter(parts))
+    assert warehouse.read_period("usage_events", OCT)["account_id"].tolist() == [
+        "acme", "beta", "gamma"]  # fmt: skip
+    read = list(warehouse.read_batches("usage_events", OCT, ["account_id", "quantity"]))
+    assert [list(f.columns) for f in read] == [["account_id", "quantity"]] * len(read)
+    assert pd.concat(read)["account_id"].tolist() == ["acme", "beta", "gamma"]
+    assert pd.concat(read)["quantity"].tolist() == [1.5, 1.5, 1.5]
+    assert list(warehouse.read_batches("usage_events", "2026-11-01")) == []
+    with pytest.raises(ValueError, match="unknown lake table 'quarantined_events'"):
+        warehouse.write_batches(OCT, "quarantined_events", iter([]))
+    warehouse.engine.dispose()
+
+
+def test_a_failed_part_leaves_the_periods_file_as_it_was(tmp_path: Path):
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    warehouse.replace_period(OCT, {"usage_events": events(["acme"])})
+
+    def parts():
+        yield events(["beta"])
+        raise RuntimeError("source went away")
+
+    with pytest.raises(RuntimeError, match="source went away"):
+        warehouse.write_batches(OCT, "usage_events", parts())
+    assert warehouse.read_period("usage_events", OCT)["account_id"].tolist() == ["acme"]
+    folder = tmp_path / "warehouse.lake" / "usage_events" / "period=2026-10-01"
+    assert [p.name for p in folder.iterdir()] == ["data.parquet"]  # no partial file left behind
+    warehouse.engine.dispose()

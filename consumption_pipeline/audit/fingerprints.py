@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 import consumption_pipeline
+from consumption_pipeline.domain.hashing import GOLDEN, NULL_HASH, mix, text_hashes
 from consumption_pipeline.tables import MONEY
 
 DIGEST_CHARS = 32  # 128 bits: collisions are out of reach, and the UI stays readable
@@ -60,71 +61,30 @@ def frame_digest(frame: pd.DataFrame, table: sa.Table) -> str:
         return digest_bytes(",".join(c.name for c in columns).encode(), b"")
     rows = np.full(len(frame), len(columns), dtype=np.uint64)
     for column in columns:
-        rows = _mix(rows * _GOLDEN + _column_hashes(column, frame[column.name]))
+        rows = mix(rows * GOLDEN + _column_hashes(column, frame[column.name]))
     return digest_bytes(",".join(c.name for c in columns).encode(), np.sort(rows).tobytes())
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_NULL_LENGTH = np.uint64(2**64 - 1)  # a missing text: no string has this length
-_BLOCK_BYTES = 1 << 26  # bounds the fixed-width block text is hashed in
 _SAMPLE = 100_000  # rows that tell ids that repeat from ids that do not
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer (uint64 arithmetic wraps): each input bit flips ~half the output."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def _column_hashes(column: sa.Column, values: pd.Series) -> np.ndarray:
     canonical = _canonical(column, values.reset_index(drop=True))
     if canonical.dtype == "int64":
-        return _mix(canonical.to_numpy().view(np.uint64))
+        return mix(canonical.to_numpy().view(np.uint64))
     text = pa.array(canonical, pa.large_string())
     if isinstance(text, pa.ChunkedArray):  # pandas may keep its text in several chunks
         text = text.combine_chunks()
     sample = text.slice(0, _SAMPLE)
     if len(pc.unique(sample)) > len(sample) // 2:  # mostly distinct (event ids): hash them all
-        return _text_hashes(text)
+        return text_hashes(text)
     encoded = pc.dictionary_encode(text)  # ids that repeat: hash each distinct one once
     indices = encoded.indices.fill_null(0).to_numpy()
     distinct = (
-        _text_hashes(encoded.dictionary) if len(encoded.dictionary) else np.zeros(1, np.uint64)
+        text_hashes(encoded.dictionary) if len(encoded.dictionary) else np.zeros(1, np.uint64)
     )
-    return np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), _NULL_LENGTH,
+    return np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), NULL_HASH,
                     distinct[indices])  # fmt: skip
-
-
-def _text_hashes(text: pa.Array) -> np.ndarray:
-    """One hash per string of its length and bytes (read as 8-byte words of a fixed-width block);
-    a missing string hashes to _NULL_LENGTH."""
-    hashes = np.empty(len(text), dtype=np.uint64)
-    width = max(8, int(pc.max(pc.binary_length(text)).as_py() or 0))
-    width += -width % 8
-    step = max(1, _BLOCK_BYTES // width)
-    for start in range(0, len(text), step):
-        part = text.slice(start, step)
-        offsets = np.frombuffer(part.buffers()[1], np.int64)[
-            part.offset : part.offset + len(part) + 1
-        ]
-        lengths = np.diff(offsets)
-        block = np.zeros(len(part) * width, dtype=np.uint8)
-        # Byte i of the part goes to its row's start in the block plus its place in its string.
-        shift = np.repeat(np.arange(len(part)) * width - (offsets[:-1] - offsets[0]), lengths)
-        data = part.buffers()[2]
-        if data is not None:
-            block[shift + np.arange(len(shift))] = np.frombuffer(data, np.uint8)[
-                offsets[0] : offsets[-1]
-            ]
-        block = block.reshape(len(part), width)
-        nulls = part.is_null().to_numpy(zero_copy_only=False)
-        h = np.where(nulls, _NULL_LENGTH, lengths.astype(np.uint64))
-        words = (lengths + 7) // 8  # a string's own words only: its hash ignores the width
-        for i, word in enumerate(block.view(np.uint64).T):
-            h = np.where(words > i, _mix(h * _GOLDEN + word), h)
-        hashes[start : start + len(part)] = h
-    return hashes
 
 
 def _canonical(column: sa.Column, values: pd.Series) -> pd.Series:

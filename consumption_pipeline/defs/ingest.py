@@ -5,7 +5,7 @@ the accepted events against theirs, and the events' conservation law. They block
 fails, no stage downstream of `usage_events` runs for the period.
 """
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 import dagster as dg
 import pandas as pd
@@ -51,8 +51,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ):
         period = pd.Timestamp(context.partition_key)
         catalog, catalog_checks = yield from _checked_catalog(source.catalog_files())
-        rows_read: list[int] = []  # per file, counted as read: the reconciliation's own count
-        files = _counted(source.event_files(), rows_read)
+        files = _Counted(source.event_files())  # rows as read: the reconciliation's own count
         result = ingest(files, catalog, period, source.billing_timezone)
         reconciliation = pd.DataFrame([result.reconciliation])
         written = {
@@ -68,7 +67,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             result.quarantined_events, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
         for outcome in [
             *catalog_checks, accepted_usage(result.usage_events, catalog, period),
-            events_reconcile(sum(rows_read), result.usage_events, result.quarantined_events,
+            events_reconcile(files.rows, result.usage_events, result.quarantined_events,
                              result.reconciliation),
         ]:  # fmt: skip
             yield check_result("usage_events", outcome, blocking=True)
@@ -78,10 +77,19 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     return ingest_events
 
 
-def _counted(frames: Iterator[pd.DataFrame], rows: list[int]) -> Iterator[pd.DataFrame]:
-    for frame in frames:
-        rows.append(len(frame))
-        yield frame
+class _Counted:
+    """The event files, counting the rows of the last complete reading (the ingest reads them
+    once per pass)."""
+
+    def __init__(self, files: Iterable[pd.DataFrame]):
+        self._files, self.rows = files, 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        rows = 0
+        for frame in self._files:
+            rows += len(frame)
+            yield frame
+        self.rows = rows
 
 
 def _checked_catalog(

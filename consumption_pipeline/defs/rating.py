@@ -6,7 +6,7 @@ import pandas as pd
 from consumption_pipeline.defs.lineage import record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.domain.rating import rate_usage
+from consumption_pipeline.domain.rating import RATED_FROM, rate_usage
 from consumption_pipeline.quality.anomalies import volume_anomalies
 
 
@@ -22,7 +22,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """One row per (account, asset, resource, window): consumption and drawdown quantity."""
         store = warehouse.open()
-        events = store.read_period("usage_events", context.partition_key)
+        events = store.read_batches("usage_events", context.partition_key, RATED_FROM)
         rated = rate_usage(events, source.catalog(), pd.Timestamp(context.partition_key))
         store.replace_period(context.partition_key, {"rated_usage": rated})
         record_lineage(context, source, store, {"rated_usage": rated})

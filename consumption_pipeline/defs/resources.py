@@ -1,7 +1,6 @@
 """Resources: where the sources are and which warehouse the stages write."""
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,10 +28,9 @@ class SourceDirectory(dg.ConfigurableResource):
     def catalog(self) -> Catalog:
         return build_catalog(self.catalog_files())
 
-    def event_files(self) -> Iterator[pd.DataFrame]:
-        """The event files, each read when the previous one is done with."""
-        root = Path(self.path)
-        return (sources.read_events(p, root) for p in sources.event_files(root))
+    def event_files(self) -> sources.EventFiles:
+        """The event files, read batch by batch each time they are iterated."""
+        return sources.EventFiles(Path(self.path))
 
     def today(self) -> pd.Timestamp:
         if self.as_of:

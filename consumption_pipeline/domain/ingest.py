@@ -9,24 +9,42 @@ micro-units, instants in UTC) where their fields parse, and as raw text where th
 exact copies count once, whether or not the event is billable (the kept copy is accepted or
 quarantined), and an id whose copies differ in anything is a conflict, so no copy is billed.
 A conflicting copy that is unbillable on its own keeps its own reason; the others get `conflict`.
+
+The files are read in batches, one held at a time, up to three times: the event ids first (their
+64-bit hashes find the few ids that may repeat), then the rows of those ids (to tell exact copies
+from conflicts), then every row, to place it. So memory follows the batch and the repeated ids,
+not the period, and the accepted events come out in file and row order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from consumption_pipeline.domain.catalog import Catalog, lookup
-from consumption_pipeline.domain.quantities import from_micro, parse_quantities
+from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.hashing import NULL_HASH, text_hashes
+from consumption_pipeline.domain.quantities import MICRO, QUANTITY_REASONS, quantity_codes
 
 ID_COLUMNS = ["event_id", "account_id", "asset_id", "usage_resource_id"]
+REFERENCES = ["account_id", "asset_id", "usage_resource_id"]
 RAW_COLUMNS = [*ID_COLUMNS, "quantity", "occurred_at"]
-PAYLOAD = ["account_id", "asset_id", "usage_resource_id", "quantity_micro", "occurred_ns"]
-ACCEPTED_FROM = [*ID_COLUMNS, "quantity_micro", "occurred_at", "usage_date", "source_file",
-                 "row_number"]  # fmt: skip
+ACCEPTED = [*ID_COLUMNS, "quantity", "occurred_at", "usage_date", "source_file", "row_number"]
+COUNTS = ["events_read", "accepted", "duplicates", "quarantined", "other_periods"]
+# Reasons by code; a row takes the first that applies, in this order (0: none).
+_BEFORE_QUANTITY = [None, "malformed_row", "missing_event_id", "missing_account_id",
+                    "missing_usage_resource_id"]  # fmt: skip
+REASONS = np.array([*_BEFORE_QUANTITY, *QUANTITY_REASONS[1:], "missing_occurred_at",
+                    "invalid_occurred_at", "conflict", "unknown_account", "unknown_usage_resource",
+                    "unknown_asset", "asset_of_another_account"], dtype=object)  # fmt: skip
+_CODE = {name: code for code, name in enumerate(REASONS) if name}
+_QUANTITY_CODE = len(_BEFORE_QUANTITY) - 1  # a quantity reason's code is this + its own
+MISSING, UNKNOWN = -2, -1  # reference codes that are not an index into the catalog
+_DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -39,167 +57,367 @@ class Ingested:
 def ingest(
     files: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
 ) -> Ingested:
-    """Accept, deduplicate and quarantine the events of `period` (its month) from raw files
-    (parsed one at a time: a raw file read lazily is freed once parsed)."""
-    period = pd.Timestamp(period).to_period("M").to_timestamp()
-    parsed = [_parse(f, timezone) for f in files] or [
-        _parse(
-            pd.DataFrame(columns=[*RAW_COLUMNS, "source_file", "row_number", "malformed"]), timezone
-        )  # fmt: skip
-    ]
-    events = pd.concat(parsed, ignore_index=True)
-    del parsed
-    duplicate = _resolve_duplicates(events)
-    _check_references(events, catalog)
-    mine = events["event_period"].eq(period) | events["event_period"].isna()
-    kept = mine & ~duplicate
-    accepted = kept & events["reason"].isna()
-    quarantined = kept & events["reason"].notna()
-    counts = {
-        "events_read": len(events),
-        "accepted": int(accepted.sum()),
-        "duplicates": int((mine & duplicate).sum()),
-        "quarantined": int(quarantined.sum()),
-        "other_periods": int((~mine).sum()),
-    }
-    return Ingested(
-        _accepted(events.loc[accepted, ACCEPTED_FROM]), _quarantined(events[quarantined]), counts
-    )
+    """Accept, deduplicate and quarantine the events of `period` (its month) from raw files."""
+    run = Ingestion(files, catalog, period, timezone)
+    usage_events = _concat(list(run))
+    return Ingested(usage_events, run.quarantined_events, run.reconciliation)
 
 
-def _parse(raw: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    frame = pd.DataFrame(index=raw.index)
-    for column in ID_COLUMNS:
-        frame[column] = _text(raw[column])
-    frame["quantity_micro"], quantity_reason = parse_quantities(raw["quantity"])
-    frame["occurred_at"] = _instants(raw["occurred_at"])
-    frame["usage_date"] = (
-        frame["occurred_at"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-    )
-    months = frame["usage_date"].to_numpy().astype("datetime64[M]")
-    frame["event_period"] = pd.Series(months.astype("datetime64[us]"), index=raw.index)
-    frame["quantity_raw"], frame["occurred_at_raw"] = raw["quantity"], raw["occurred_at"]
-    frame["source_file"], frame["row_number"] = raw["source_file"], raw["row_number"]
-    # Payload values for comparing copies: parsed where possible, else the raw text (rendered
-    # only for the copies of repeated ids, see _resolve_duplicates).
-    bad_time = frame["occurred_at"].isna()
-    instants = frame["occurred_at"].dt.tz_localize(None).to_numpy().view("int64")
-    frame["occurred_ns"] = pd.Series(instants, index=raw.index).where(~bad_time, 0)
-    frame["quantity_bad"] = quantity_reason.notna()
-
-    malformed = raw["malformed"].notna()
-    reason = pd.Series(pd.NA, index=raw.index, dtype="str").mask(malformed, "malformed_row")
-    frame["detail"] = raw["malformed"].astype("str")
-    for column in ["event_id", "account_id", "usage_resource_id"]:
-        reason = reason.mask(reason.isna() & frame[column].isna(), f"missing_{column}")
-    reason = reason.fillna(quantity_reason)
-    missing_time = bad_time & _text_where(raw["occurred_at"], bad_time).isna()
-    reason = reason.mask(reason.isna() & bad_time & missing_time, "missing_occurred_at")
-    reason = reason.mask(reason.isna() & bad_time, "invalid_occurred_at")
-    frame["reason"] = reason
-    # Rows that could not be read have no trustworthy date: they belong to no single period.
-    frame.loc[malformed, "event_period"] = pd.NaT
+def _concat(batches: list[pd.DataFrame]) -> pd.DataFrame:
+    """Accepted batches as one frame; categorical columns stay categorical."""
+    if not batches:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EMPTY.items()})
+    files = pd.api.types.union_categoricals([b["source_file"] for b in batches])
+    frame = pd.concat([b.drop(columns="source_file") for b in batches], ignore_index=True)
+    frame.insert(ACCEPTED.index("source_file"), "source_file", files)
     return frame
 
 
-def _text(values: pd.Series) -> pd.Series:
-    """Stripped text, NA where missing or blank; a categorical is cleaned once per category."""
+_EMPTY = {"event_id": "str", "account_id": "str", "asset_id": "str", "usage_resource_id": "str",
+          "quantity": "float64", "occurred_at": "datetime64[us, UTC]",
+          "usage_date": "datetime64[us]", "source_file": "category", "row_number": "int64"}  # fmt: skip
+
+
+class Ingestion:
+    """One period's ingest. Iterating it yields the accepted events batch by batch (ids as
+    categoricals over the catalog); once exhausted, `quarantined_events` and `reconciliation`
+    hold the rest. `files` is iterated once per pass; a one-shot iterator is read into memory."""
+
+    def __init__(
+        self, files: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
+    ):
+        self._files = list(files) if iter(files) is files else files
+        self._catalog = _References(catalog)
+        self._period = np.datetime64(pd.Timestamp(period).to_period("M").to_timestamp(), "M")
+        self._timezone = timezone
+        self._fates = self._copies_and_conflicts(self._repeated_ids())
+        self.quarantined_events = _quarantined(pd.DataFrame())
+        self.reconciliation = dict.fromkeys(COUNTS, 0)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        counts, held = dict.fromkeys(COUNTS, 0), []
+        for number, raw in enumerate(self._files):
+            events = _parse(raw, self._timezone, self._catalog)
+            duplicate = self._fates.apply(number, events)
+            events.check_references(self._catalog)
+            mine = np.isnat(events.period) | (events.period == self._period)
+            kept = mine & ~duplicate
+            accepted, quarantined = kept & (events.reason == 0), kept & (events.reason > 0)
+            counts["events_read"] += len(raw)
+            counts["duplicates"] += int((mine & duplicate).sum())
+            counts["other_periods"] += int((~mine).sum())
+            counts["accepted"] += int(accepted.sum())
+            counts["quarantined"] += int(quarantined.sum())
+            if quarantined.any():
+                held.append(events.quarantined(quarantined, self._catalog))
+            if accepted.any():
+                yield events.accepted(accepted, self._catalog)
+        self.quarantined_events = _quarantined(pd.concat(held) if held else pd.DataFrame())
+        self.reconciliation = counts
+
+    def _repeated_ids(self) -> np.ndarray:
+        """Pass 1: the sorted hashes of the event ids read more than once. Files that can be read
+        in part (`only(columns)`, as sources.EventFiles) are read for their event ids alone."""
+        ids = self._files.only(["event_id"]) if hasattr(self._files, "only") else self._files
+        hashes = [_id_hashes(raw) for raw in ids]
+        every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+        hashes.clear()  # 8 bytes an event: hold them once, and sort in place
+        every.sort()
+        repeated = np.unique(every[1:][every[1:] == every[:-1]])
+        return repeated[repeated != NULL_HASH]
+
+    def _copies_and_conflicts(self, repeated: np.ndarray) -> _Fates:
+        """Pass 2: the rows whose id may repeat, compared on their payloads."""
+        if not len(repeated):
+            return _Fates({})
+        rows, among = [], _Among(repeated)
+        for number, raw in enumerate(self._files):
+            chosen = among.rows(_id_hashes(raw))
+            if len(chosen):
+                events = _parse(raw.iloc[chosen], self._timezone, self._catalog)
+                rows.append(events.payloads(self._catalog).assign(batch=number, row=chosen))
+        return _Fates.resolve(pd.concat(rows, ignore_index=True))
+
+
+class _Among:
+    """Finds the rows whose hash is one of a few: a bitmap of the hashes' low bits rules most
+    rows out before the exact search."""
+
+    _BITS = 24
+
+    def __init__(self, hashes: np.ndarray):
+        self._sorted = np.sort(hashes)
+        self._mask = np.uint64((1 << self._BITS) - 1)
+        self._bitmap = np.zeros(1 << self._BITS, bool)
+        self._bitmap[hashes & self._mask] = True
+
+    def rows(self, hashes: np.ndarray) -> np.ndarray:
+        maybe = np.flatnonzero(self._bitmap[hashes & self._mask])
+        at = np.minimum(np.searchsorted(self._sorted, hashes[maybe]), len(self._sorted) - 1)
+        return maybe[self._sorted[at] == hashes[maybe]]
+
+
+class _References:
+    """The catalog's ids as indexes: events carry int codes, not text, through the ingest."""
+
+    def __init__(self, catalog: Catalog):
+        self.values = {
+            "account_id": pd.Index(catalog.accounts["account_id"], dtype="str"),
+            "asset_id": pd.Index(catalog.assets["asset_id"], dtype="str"),
+            "usage_resource_id": pd.Index(catalog.resources["usage_resource_id"], dtype="str"),
+        }
+        owners = catalog.assets["account_id"]
+        self.asset_owner = self.values["account_id"].get_indexer(owners).astype(np.int32)
+
+    def categorical(self, column: str, codes: np.ndarray) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.maximum(codes, -1), categories=self.values[column])
+
+
+@dataclass
+class _Events:
+    """One parsed batch: numpy columns, reference codes into the catalog and reason codes."""
+
+    raw: pd.DataFrame
+    event_id: pa.Array
+    references: dict[str, tuple[np.ndarray, pd.Index, np.ndarray]]  # code, text values, per row
+    micro: np.ndarray
+    quantity_bad: np.ndarray
+    instants: np.ndarray  # µs since the epoch, UTC; 0 where unparsed
+    time_bad: np.ndarray
+    days: np.ndarray  # usage date as days since the epoch
+    period: np.ndarray  # month of the usage date; NaT for rows that belong to every period
+    reason: np.ndarray
+    detail: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.micro)
+
+    def mark(self, rows: np.ndarray, reason: str) -> None:
+        """Give `reason` to the chosen rows that have none yet."""
+        self.reason[rows & (self.reason == 0)] = _CODE[reason]
+
+    def check_references(self, catalog: _References) -> None:
+        account, asset, resource = (self.references[c][0] for c in REFERENCES)
+        owner = catalog.asset_owner[np.maximum(asset, 0)] if len(catalog.asset_owner) else asset
+        self.mark(account == UNKNOWN, "unknown_account")
+        self.mark(resource == UNKNOWN, "unknown_usage_resource")
+        self.mark(asset == UNKNOWN, "unknown_asset")
+        self.mark((asset >= 0) & (owner != account), "asset_of_another_account")
+
+    def text(self, column: str, rows: np.ndarray) -> pd.Series:
+        """The stripped text of an id column on the chosen rows (NA where missing)."""
+        if column == "event_id":
+            return pd.Series(self.event_id.filter(pa.array(rows)), dtype="str")
+        _, values, places = self.references[column]
+        return pd.Series(values.array.take(places[rows], allow_fill=True), dtype="str")
+
+    def payloads(self, catalog: _References) -> pd.DataFrame:
+        """What copies of an id are compared on: values where they parse, raw text where not."""
+        every = np.ones(len(self), bool)
+        frame = pd.DataFrame({c: self.text(c, every) for c in ID_COLUMNS})
+        frame["quantity_micro"], frame["occurred_us"] = self.micro, self.instants
+        frame["quantity_unparsed"] = _raw_text(self.raw["quantity"], self.quantity_bad)
+        frame["occurred_unparsed"] = _raw_text(self.raw["occurred_at"], self.time_bad)
+        frame["malformed"] = self.reason == _CODE["malformed_row"]
+        return frame.fillna({"quantity_unparsed": "", "occurred_unparsed": ""})
+
+    def accepted(self, rows: np.ndarray, catalog: _References) -> pd.DataFrame:
+        out = {"event_id": self.text("event_id", rows)}
+        for column in REFERENCES:
+            out[column] = catalog.categorical(column, self.references[column][0][rows])
+        out["quantity"] = self.micro[rows] / MICRO
+        out["occurred_at"] = pd.Series(self.instants[rows].view("datetime64[us]")).dt.tz_localize("UTC")
+        out["usage_date"] = (self.days[rows] * _DAY_US).astype("datetime64[us]")
+        out["source_file"] = _take(self.raw["source_file"], rows)
+        out["row_number"] = self.raw["row_number"].to_numpy()[rows].astype("int64")
+        return pd.DataFrame(out)
+
+    def quarantined(self, rows: np.ndarray, catalog: _References) -> pd.DataFrame:
+        out = {c: self.text(c, rows) for c in ID_COLUMNS}
+        out["quantity"] = _as_text(self.raw["quantity"][rows]).array
+        out["occurred_at"] = _as_text(self.raw["occurred_at"][rows]).array
+        out["reason"] = REASONS[self.reason[rows]]
+        out["detail"] = self.detail[rows]
+        out["source_file"] = _take(self.raw["source_file"], rows).astype("str")
+        out["row_number"] = self.raw["row_number"].to_numpy()[rows]
+        return pd.DataFrame(out)
+
+
+class _Fates:
+    """Per batch: the rows that are removed copies, and the rows of conflicting ids."""
+
+    def __init__(self, rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]):
+        self._rows = rows
+
+    @classmethod
+    def resolve(cls, copies: pd.DataFrame) -> _Fates:
+        """Exact repeats of an event_id are duplicates (the first copy stays); every copy of an
+        id whose copies differ is a conflict."""
+        ids = pd.factorize(copies["event_id"])[0]
+        ids[copies["malformed"].to_numpy()] = -1
+        payload = copies.drop(columns=["event_id", "malformed", "batch", "row"]).assign(id=ids)
+        repeat = payload.duplicated(keep="first").to_numpy() & (ids >= 0)
+        distinct = np.bincount(ids[(ids >= 0) & ~repeat], minlength=max(ids.max() + 1, 1))
+        conflict = (ids >= 0) & (distinct[np.maximum(ids, 0)] > 1)
+        duplicate = repeat & ~conflict
+        fates = {}
+        for number, group in copies.groupby("batch").indices.items():
+            fates[number] = (copies["row"].to_numpy()[group], duplicate[group], conflict[group])
+        return cls(fates)
+
+    def apply(self, number: int, events: _Events) -> np.ndarray:
+        """Mark the batch's conflicts; return its removed copies."""
+        duplicate = np.zeros(len(events), bool)
+        if number in self._rows:
+            rows, copies, conflicts = self._rows[number]
+            duplicate[rows] = copies
+            conflict = np.zeros(len(events), bool)
+            conflict[rows] = conflicts
+            fresh = conflict & (events.reason == 0)
+            events.detail[fresh] = "same event_id with a different payload"
+            events.mark(conflict, "conflict")
+        return duplicate
+
+
+def _id_hashes(raw: pd.DataFrame) -> np.ndarray:
+    hashes = text_hashes(_stripped(raw["event_id"]))
+    hashes[raw["malformed"].notna().to_numpy()] = NULL_HASH
+    return hashes
+
+
+def _parse(raw: pd.DataFrame, timezone: str, catalog: _References) -> _Events:
+    raw = raw.reset_index(drop=True)
+    micro, quantity_code = quantity_codes(raw["quantity"])
+    instants = _instants(raw["occurred_at"])
+    time_bad = np.isnat(instants)
+    micros = np.where(time_bad, 0, instants.view("int64"))
+    days = _local_days(micros, timezone)
+    period = days.astype("datetime64[D]").astype("datetime64[M]")
+    malformed = raw["malformed"].notna().to_numpy()
+    # Rows that could not be read have no trustworthy date: they belong to no single period.
+    period[time_bad | malformed] = np.datetime64("NaT")
+    event_id = _stripped(raw["event_id"])
+    references = {c: _codes(raw[c], catalog.values[c]) for c in REFERENCES}
+    missing_time = time_bad & _blank(raw["occurred_at"], time_bad)
+    quantity_bad = quantity_code > 0
+    reasons = [
+        (malformed, "malformed_row"),
+        (event_id.is_null().to_numpy(zero_copy_only=False), "missing_event_id"),
+        (references["account_id"][0] == MISSING, "missing_account_id"),
+        (references["usage_resource_id"][0] == MISSING, "missing_usage_resource_id"),
+    ]
+    code = np.select([r for r, _ in reasons], [_CODE[n] for _, n in reasons], 0).astype(np.int8)
+    later = (code == 0) & quantity_bad
+    code[later] = quantity_code[later] + _QUANTITY_CODE
+    code[(code == 0) & missing_time] = _CODE["missing_occurred_at"]
+    code[(code == 0) & time_bad] = _CODE["invalid_occurred_at"]
+    detail = np.where(malformed, raw["malformed"].to_numpy(dtype=object, na_value=None), None)
+    return _Events(raw, event_id, references, micro, quantity_bad, micros, time_bad,
+                   days, period, code, detail)  # fmt: skip
+
+
+def _stripped(values: pd.Series) -> pa.Array:
+    """Stripped text, null where missing or blank. Only values that start or end with a space
+    (or a non-ASCII byte, possibly a Unicode space) are stripped: most ids need no copy."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        categories = _text(pd.Series(values.cat.categories, dtype="str")).array
-        codes = values.cat.codes.to_numpy()
-        return pd.Series(categories.take(codes, allow_fill=True), index=values.index)
-    text = values.astype("str").str.strip()
-    return text.where(values.notna() & text.ne(""), pd.NA)
+        categories = _clean(pd.Series(values.cat.categories)).array
+        text = categories.take(values.cat.codes.to_numpy(), allow_fill=True)
+        return pa.array(text, pa.large_string(), from_pandas=True)
+    text = pa.array(values.astype("str"), pa.large_string(), from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):  # pandas keeps concatenated text in chunks
+        text = text.combine_chunks()
+    offsets = np.frombuffer(text.buffers()[1], np.int64)[text.offset : text.offset + len(text) + 1]
+    lengths = np.diff(offsets)
+    spaced = np.zeros(len(text), bool)
+    if text.buffers()[2] is not None and lengths.any():
+        data, nonempty = np.frombuffer(text.buffers()[2], np.uint8), lengths > 0
+        first, last = data[offsets[:-1][nonempty]], data[offsets[1:][nonempty] - 1]
+        spaced[nonempty] = _maybe_space(first) | _maybe_space(last)
+    if spaced.any():
+        cleaned = _clean(values[spaced])
+        text = pc.replace_with_mask(text, pa.array(spaced), pa.array(cleaned, pa.large_string()))
+    empty = (lengths == 0) & text.is_valid().to_numpy(zero_copy_only=False)
+    if empty.any():
+        text = pc.if_else(pa.array(empty), pa.scalar(None, pa.large_string()), text)
+    return text
 
 
-def _text_where(values: pd.Series, rows: pd.Series) -> pd.Series:
-    """The text of the chosen rows only (NA elsewhere): rendering every Parquet instant or number
-    as text would dominate the ingest."""
+def _take(values: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """The chosen rows as a categorical (a file name repeats on every row of its file)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(values.cat.codes.to_numpy()[rows], values.cat.categories)
+    return pd.Categorical(values.to_numpy()[rows])
+
+
+def _maybe_space(byte: np.ndarray) -> np.ndarray:
+    return (byte == 32) | ((byte >= 9) & (byte <= 13)) | ((byte >= 28) & (byte <= 31)) | (byte >= 128)
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """Stripped text, NA where missing or blank."""
+    stripped = values.astype("str").str.strip()
+    return stripped.where(values.notna() & stripped.ne(""), pd.NA)
+
+
+def _codes(values: pd.Series, known: pd.Index) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """An id column as codes into `known` (UNKNOWN if not there, MISSING if blank), with its
+    distinct stripped values and each row's place among them (for the text of a few rows)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        places, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        places, distinct = pd.factorize(values)
+    cleaned = _clean(pd.Series(distinct))
+    lut = np.append(known.get_indexer(cleaned), MISSING).astype(np.int32)
+    lut[:-1][cleaned.isna().to_numpy()] = MISSING
+    return lut[places], pd.Index(cleaned, dtype="str"), places
+
+
+def _instants(values: pd.Series) -> np.ndarray:
+    """Instants in UTC as datetime64[us] (NaT where unreadable); a timestamp written without an
+    offset is UTC."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif not pd.api.types.is_datetime64_dtype(values.dtype):
+        text = _clean(values)
+        values = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        values = values.dt.tz_localize(None)
+    return values.to_numpy(dtype="datetime64[us]")
+
+
+def _local_days(micros: np.ndarray, timezone: str) -> np.ndarray:
+    """The date in `timezone` of each instant, as days since the epoch."""
+    if timezone != "UTC":
+        local = pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
+        micros = local.tz_convert(timezone).tz_localize(None).asi8
+    return np.floor_divide(micros, _DAY_US)
+
+
+def _blank(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Which of the chosen rows are missing or blank (only those are rendered as text)."""
+    blank = np.zeros(len(values), bool)
+    if rows.any():
+        blank[rows] = _clean(values[rows]).isna().to_numpy()
+    return blank
+
+
+def _raw_text(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """The stripped raw text of the chosen rows, NA elsewhere."""
     out = pd.Series(pd.NA, index=values.index, dtype="str")
     if rows.any():
-        out[rows] = _text(values[rows])
+        out[rows] = _clean(values[rows])
     return out
 
 
-def _instants(values: pd.Series) -> pd.Series:
-    """Instants in UTC; a timestamp written without an offset is UTC."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    if pd.api.types.is_datetime64_dtype(values.dtype):
-        return values.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
-    text = _text(values)
-    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    return parsed.astype("datetime64[us, UTC]")
-
-
-def _resolve_duplicates(events: pd.DataFrame) -> pd.Series:
-    """Mark exact repeats of an event_id as duplicates; quarantine every copy of a conflict."""
-    ids = pd.factorize(events["event_id"])[0]  # -1 where missing
-    ids[events["reason"].eq("malformed_row").to_numpy()] = -1
-    counts = np.bincount(ids[ids >= 0], minlength=1)
-    # Payloads are compared only where an id occurs more than once (rare in real feeds).
-    rows = np.flatnonzero((ids >= 0) & (counts[np.maximum(ids, 0)] > 1))
-    keyed = events.iloc[rows]
-    keyed = (
-        keyed[PAYLOAD]
-        .assign(
-            id=ids[rows],
-            occurred_unparsed=_text_where(keyed["occurred_at_raw"], keyed["occurred_at"].isna()),
-            quantity_unparsed=_text_where(keyed["quantity_raw"], keyed["quantity_bad"]),
-        )
-        .fillna({"occurred_unparsed": "", "quantity_unparsed": ""})
-    )
-    repeat = keyed.duplicated(keep="first").to_numpy()
-    payloads = np.bincount(keyed["id"].to_numpy()[~repeat], minlength=len(counts))  # per id
-    conflict, duplicate = np.zeros(len(events), bool), np.zeros(len(events), bool)
-    conflict[rows] = payloads[keyed["id"].to_numpy()] > 1
-    duplicate[rows] = repeat
-    marked = conflict & events["reason"].isna().to_numpy()
-    events.loc[marked, "reason"] = "conflict"
-    events.loc[marked, "detail"] = "same event_id with a different payload"
-    return pd.Series(duplicate & ~conflict, index=events.index)
-
-
-def _check_references(events: pd.DataFrame, catalog: Catalog) -> None:
-    pending = events["reason"].isna()
-    owner = catalog.assets.set_index("asset_id")["account_id"]
-    asset_owner = lookup(events["asset_id"], owner)
-    resources = catalog.resources["usage_resource_id"]
-    checks = [
-        ("unknown_account", ~events["account_id"].isin(catalog.accounts["account_id"])),
-        ("unknown_usage_resource", ~events["usage_resource_id"].isin(resources)),
-        ("unknown_asset", events["asset_id"].notna() & asset_owner.isna()),
-        ("asset_of_another_account", asset_owner.notna() & asset_owner.ne(events["account_id"])),
-    ]  # fmt: skip
-    for reason, failed in checks:
-        hit = pending & failed.fillna(False)
-        events.loc[hit, "reason"] = reason
-        pending &= ~hit
-
-
-def _accepted(events: pd.DataFrame) -> pd.DataFrame:
-    out = events[[*ID_COLUMNS, "occurred_at", "usage_date", "source_file"]]
-    out.insert(4, "quantity", from_micro(events["quantity_micro"]))
-    out["row_number"] = events["row_number"].astype("int64")
-    # Files come sorted by name and rows in file order: the events stay in (file, row) order,
-    # which is deterministic and far cheaper than sorting millions of ids.
-    return out.reset_index(drop=True)
-
-
-def _quarantined(events: pd.DataFrame) -> pd.DataFrame:
-    out = events[[*ID_COLUMNS]].copy()
-    out["quantity"] = _raw_text(events["quantity_raw"])
-    out["occurred_at"] = _raw_text(events["occurred_at_raw"])
-    out["reason"] = events["reason"].astype("str")
-    out["detail"] = events["detail"]
-    out["source_file"], out["row_number"] = (
-        events["source_file"],
-        events["row_number"].astype("int64"),
-    )
-    return out.sort_values(["source_file", "row_number"], ignore_index=True)
-
-
-def _raw_text(values: pd.Series) -> pd.Series:
+def _as_text(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
         return values.map(lambda v: v.isoformat(), na_action="ignore").astype("str")
     return values.astype("str").where(values.notna(), pd.NA)
+
+
+def _quarantined(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = [*RAW_COLUMNS, "reason", "detail", "source_file", "row_number"]
+    out = frame.reindex(columns=columns).astype(
+        dict.fromkeys([*RAW_COLUMNS, "reason", "detail", "source_file"], "str")
+    )
+    out["row_number"] = out["row_number"].astype("int64")
+    return out.sort_values(["source_file", "row_number"], ignore_index=True)

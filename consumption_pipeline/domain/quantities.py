@@ -48,36 +48,43 @@ def parse_quantities(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     Reasons: missing_quantity, invalid_quantity, negative_quantity, non_finite_quantity,
     too_many_decimals, quantity_too_large. Invalid values get micro 0.
     """
+    micro, code = quantity_codes(raw)
+    reason = pd.Series(pd.NA, index=raw.index, dtype="str")
+    if code.any():
+        reason[code > 0] = QUANTITY_REASONS[code[code > 0]]
+    return pd.Series(micro, index=raw.index), reason
+
+
+# Reasons by code (0: valid); where several apply, the parsers below choose the first that does.
+QUANTITY_REASONS = np.array([None, "missing_quantity", "non_finite_quantity", "invalid_quantity",
+                             "negative_quantity", "too_many_decimals", "quantity_too_large"],
+                            dtype=object)  # fmt: skip
+
+
+def quantity_codes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`parse_quantities` as numpy arrays: micro-units and reason codes into QUANTITY_REASONS
+    (no text per row: millions of events are parsed at a time)."""
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         return _parse_numbers(raw.astype("float64"))
     return _parse_text(raw.astype("str").where(raw.notna(), ""))
 
 
-_NUMBER_REASONS = np.array([None, "quantity_too_large", "too_many_decimals", "negative_quantity",
-                            "non_finite_quantity", "missing_quantity"], dtype=object)  # fmt: skip
-
-
-def _parse_numbers(x: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _parse_numbers(x: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Binary floats (Parquet): valid when x is the float nearest to a 6-decimal number."""
     v = x.to_numpy(dtype="float64", na_value=np.nan)
     missing, finite = np.isnan(v), np.isfinite(v)
     with np.errstate(invalid="ignore"):
         micro_f = np.round(v * MICRO)
-        # The first reason that applies, in _NUMBER_REASONS' order; 0 where valid.
+        # The first reason that applies; 0 where valid.
         code = np.select(
             [finite & (v >= MAX_QUANTITY), finite & (v >= 0) & (micro_f / MICRO != v),
              finite & (v < 0), ~finite & ~missing, missing],
-            [1, 2, 3, 4, 5], 0,
-        )  # fmt: skip
-    reason = pd.Series(pd.NA, index=x.index, dtype="str")
-    bad = code > 0
-    if bad.any():
-        reason[bad] = _NUMBER_REASONS[code[bad]]
-    micro = pd.Series(np.where(bad, 0, micro_f).astype("int64"), index=x.index)
-    return micro, reason
+            [6, 5, 4, 2, 1], 0,
+        ).astype(np.int8)  # fmt: skip
+    return np.where(code > 0, 0, micro_f).astype("int64"), code
 
 
-def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _parse_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Decimal text, exactly: the value is significant digits × 10^power, never a float.
 
     Computed with pyarrow (regex engine in C++) and numpy: no Python loop over the rows."""
@@ -111,13 +118,8 @@ def _parse_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
         nonzero & (power < -DECIMALS),
         nonzero & (n_significant + power > _MAX_DIGITS),
     ]
-    names = ["missing_quantity", "non_finite_quantity", "invalid_quantity", "negative_quantity",
-             "too_many_decimals", "quantity_too_large"]  # fmt: skip
-    reason = np.select(conditions, np.array(names, dtype=object), default=None)
-    ok = pd.isna(reason) & nonzero
+    code = np.select(conditions, np.arange(1, 7, dtype=np.int8), 0).astype(np.int8)
+    ok = (code == 0) & nonzero
     mantissa = numbers(pc.cast(pc.if_else(pa.array(ok), significant, "0"), pa.int64()))
     micro = np.where(ok, mantissa * np.power(10, np.where(ok, power + DECIMALS, 0)), 0)
-    return (
-        pd.Series(micro, index=text.index, dtype="int64"),
-        pd.Series(reason, index=text.index, dtype="str"),
-    )
+    return micro.astype("int64"), code

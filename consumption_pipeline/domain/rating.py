@@ -9,6 +9,9 @@ effect on a date, the one with the latest `effective_from` wins.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
 import pandas as pd
 
 from consumption_pipeline.domain.calendar import period_bounds
@@ -16,48 +19,142 @@ from consumption_pipeline.domain.catalog import Catalog, lookup
 from consumption_pipeline.domain.quantities import MICRO, from_micro, to_micro
 
 LEVEL_RANK = {"asset": 0, "account": 1, "price_book": 2}
-KEYS = [
-    "account_id",
-    "asset_key",
-    "usage_resource_id",
-    "aggregation_period",
-    "window_start",
-    "window_date",
-]
+RATED_FROM = [  # the columns of usage_events that rating reads
+    "account_id", "asset_id", "usage_resource_id", "quantity", "usage_date"]
 
 
 class RatingError(ValueError):
     """A summary that cannot be rated (no token rate in effect): the period must not be billed."""
 
 
-def rate_usage(usage_events: pd.DataFrame, catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
-    """Aggregate accepted events into rated usage summaries (drawdown quantity and rate chosen)."""
-    summaries = _aggregate(usage_events, catalog, period)
+def rate_usage(
+    usage_events: pd.DataFrame | Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp
+) -> pd.DataFrame:
+    """Aggregate accepted events (a frame, or batches of one) into rated usage summaries
+    (drawdown quantity and rate chosen)."""
+    batches = [usage_events] if isinstance(usage_events, pd.DataFrame) else usage_events
+    summaries = _aggregate(batches, catalog, period)
     summaries = _convert_to_tokens(summaries, catalog)
     summaries = _resolve_rates(summaries, catalog)
     return _finish(summaries, period)
 
 
-def _aggregate(events: pd.DataFrame, catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
-    start, end = period_bounds(period)
-    resources = catalog.resources.set_index("usage_resource_id")
-    frame = pd.DataFrame({
-        "account_id": events["account_id"], "asset_key": events["asset_id"].fillna(""),
-        "usage_resource_id": events["usage_resource_id"], "micro": to_micro(events["quantity"]),
-    })  # fmt: skip
-    period_of = resources["aggregation_period"]
-    monthly = lookup(events["usage_resource_id"], period_of).eq("monthly")
-    usage_date = pd.to_datetime(events["usage_date"]).astype("datetime64[s]")
-    frame["window_start"] = usage_date.where(~monthly, start)
-    # The aggregation period and window date follow from the resource and window start.
-    grouped = frame.groupby(KEYS[:3] + ["window_start"], sort=True, dropna=False)["micro"]
-    out = grouped.agg(total="sum", peak="max", event_count="count").reset_index()
-    out.insert(3, "aggregation_period", lookup(out["usage_resource_id"], period_of))
-    monthly = out["aggregation_period"].eq("monthly")
-    out.insert(5, "window_date", out["window_start"].where(~monthly, end - pd.Timedelta(days=1)))
-    peak = lookup(out["usage_resource_id"], resources["aggregation_method"]).eq("peak")
-    out["consumption_micro"] = out["peak"].where(peak, out["total"])
-    return out.drop(columns=["total", "peak"])
+class _Windows:
+    """Events keyed by summary as one int64: (owner, resource, window day). The owner is the
+    asset when there is one (an asset has one account), else the account; the day counts from
+    the period's start. Batches are folded into partial sums as they come, so memory follows the
+    summaries, not the events."""
+
+    _DAYS = 1 << 16  # window days from the period start, biased to allow any date
+    _FOLD_ROWS = 1 << 23  # events held before they are folded into the partial sums
+
+    def __init__(self, catalog: Catalog, period: pd.Timestamp):
+        self.accounts = pd.Index(catalog.accounts["account_id"], dtype="str")
+        self.assets = pd.Index(catalog.assets["asset_id"], dtype="str")
+        self.resources = catalog.resources.set_index("usage_resource_id")
+        self.owner = self.accounts.get_indexer(catalog.assets["account_id"])
+        self.start = _days(pd.Series([period_bounds(period)[0]]))[0]
+        self.monthly = self.resources["aggregation_period"].eq("monthly").to_numpy()
+        owners = len(self.accounts) + len(self.assets)
+        if owners * max(len(self.resources), 1) >= 2**63 // self._DAYS:
+            raise RatingError("the catalog has too many accounts, assets and resources to key")
+        self._held: list[pd.DataFrame] = []
+        self._partial = pd.DataFrame(columns=["key", "total", "peak", "event_count"], dtype="int64")
+
+    def add(self, events: pd.DataFrame) -> None:
+        account = _codes(events["account_id"], self.accounts, "account_id")
+        asset = _codes(events["asset_id"], self.assets, "asset_id", optional=True)
+        resource = _codes(events["usage_resource_id"], self.resources.index, "usage_resource_id")
+        tagged = asset >= 0
+        if (self.owner[asset[tagged]] != account[tagged]).any():
+            raise RatingError("usage_events holds an event whose asset is another account's")
+        owner = np.where(tagged, len(self.accounts) + asset, account)
+        day = np.where(self.monthly[resource], 0, _days(events["usage_date"]) - self.start)
+        key = (owner * len(self.resources) + resource) * self._DAYS + (day + self._DAYS // 2)
+        self._held.append(pd.DataFrame({"key": key, "micro": to_micro(events["quantity"])}))
+        if sum(len(h) for h in self._held) >= self._FOLD_ROWS:
+            self._fold()
+
+    def _fold(self) -> None:
+        if not self._held:
+            return
+        events = pd.concat(self._held, ignore_index=True)
+        self._held = []
+        micro = events.groupby("key", sort=False)["micro"]
+        folded = micro.agg(total="sum", peak="max", event_count="count").reset_index()
+        if len(self._partial):
+            both = pd.concat([self._partial, folded], ignore_index=True).groupby("key", sort=False)
+            folded = both.agg(total=("total", "sum"), peak=("peak", "max"),
+                              event_count=("event_count", "sum")).reset_index()  # fmt: skip
+        self._partial = folded
+
+    def summaries(self, period: pd.Timestamp) -> pd.DataFrame:
+        """One row per window: its keys as text, event count and consumption in micro-units."""
+        self._fold()
+        key = self._partial["key"].to_numpy()
+        day, rest = key % self._DAYS - self._DAYS // 2, key // self._DAYS
+        owner, resource = rest // len(self.resources), rest % len(self.resources)
+        tagged = owner >= len(self.accounts)
+        asset = np.where(tagged, owner - len(self.accounts), -1)
+        account = np.where(tagged, np.append(self.owner, -1)[asset], owner)  # -1: no asset
+        # Ordered by the ids' text, no asset first, then the window.
+        ranks = [_ranks(self.accounts)[account], np.append(_ranks(self.assets), -1)[asset],
+                 _ranks(self.resources.index)[resource], day]  # fmt: skip
+        order = np.lexsort(ranks[::-1])
+        out = self._partial.take(order)
+        day, resource, asset, account = day[order], resource[order], asset[order], account[order]
+        start, end = period_bounds(period)
+        frame = pd.DataFrame({
+            "account_id": self.accounts.take(account),
+            "asset_key": self.assets.append(pd.Index([""])).take(asset),  # -1: no asset
+            "usage_resource_id": self.resources.index.take(resource),
+            "aggregation_period": self.resources["aggregation_period"].to_numpy()[resource],
+            "window_start": (start + pd.to_timedelta(day, unit="D")).astype("datetime64[s]"),
+        })  # fmt: skip
+        monthly = self.monthly[resource]
+        last_day = (end - pd.Timedelta(days=1)).to_datetime64()
+        frame["window_date"] = frame["window_start"].where(~monthly, last_day)
+        frame["event_count"] = out["event_count"].to_numpy()
+        peak = self.resources["aggregation_method"].eq("peak").to_numpy()[resource]
+        frame["consumption_micro"] = np.where(peak, out["peak"], out["total"])
+        return frame
+
+
+def _codes(values: pd.Series, known: pd.Index, column: str, optional: bool = False) -> np.ndarray:
+    """Each row's index in `known` (-1 for a missing optional id), looking each distinct value
+    up once."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        places, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        places, distinct = pd.factorize(values)
+    lut = np.append(known.get_indexer(distinct), -1)
+    codes = lut[places]
+    unknown = (codes < 0) & (places >= 0 if optional else True)
+    if unknown.any():
+        value = values[unknown].iloc[0]
+        raise RatingError(f"usage_events.{column} holds {value!r}, which the catalog does not know")
+    return codes
+
+
+def _ranks(values: pd.Index) -> np.ndarray:
+    """Each value's place in sorted order."""
+    ranks = np.empty(len(values), np.int64)
+    ranks[np.argsort(values.to_numpy(dtype=object), kind="stable")] = np.arange(len(values))
+    return ranks
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    dates = values if pd.api.types.is_datetime64_dtype(values.dtype) else pd.to_datetime(values)
+    return dates.to_numpy(dtype="datetime64[D]").view("int64")
+
+
+def _aggregate(
+    batches: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp
+) -> pd.DataFrame:
+    windows = _Windows(catalog, period)
+    for events in batches:
+        windows.add(events)
+    return windows.summaries(period)
 
 
 def _convert_to_tokens(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:

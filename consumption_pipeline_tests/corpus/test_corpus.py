@@ -300,9 +300,8 @@ CASES = [
         [pd.Timestamp("2026-10-31T23:30:00")], pa.timestamp("us"))),
          Accepted("x-1", "2026-10-31", ACME_1600_CALLS)),
     Case("parquet-truncated-file", extra_text("extra.parquet", b"PAR1\x15\x04\x15"),
-         Raises(SourceError, "{root}/usage/extra.parquet: cannot be read as Parquet: Could not open "
-                "Parquet input source '{root}/usage/extra.parquet': Parquet file size is 7 bytes, "
-                "smaller than the minimum file footer (8 bytes)")),
+         Raises(SourceError, "{root}/usage/extra.parquet: cannot be read as Parquet: Parquet "
+                "file size is 7 bytes, smaller than the minimum file footer (8 bytes)")),
     Case("parquet-without-a-required-column", parquet(occurred_at=None),
          Raises(SourceError, "{root}/usage/extra.parquet: missing required column 'occurred_at'")),
     # Time zones, odd offsets and DST: the usage date is the date in the billing time zone.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from consumption_pipeline.domain import ingest as ingest_module
 from consumption_pipeline.domain.ingest import ingest
 from consumption_pipeline.domain.quantities import from_micro, to_micro
 from consumption_pipeline_tests.builders import catalog, event_file
@@ -384,3 +386,41 @@ def test_files_read_one_at_a_time_ingest_as_a_list_does():
     assert sorted(result.quarantined_events["reason"]) == ["conflict", "conflict"]
     assert result.reconciliation == {"events_read": 5, "accepted": 2, "duplicates": 1,
                                      "quarantined": 2, "other_periods": 0}  # fmt: skip
+
+
+def test_ids_that_share_a_hash_are_still_told_apart(monkeypatch: pytest.MonkeyPatch):
+    # Every id hashed alike: all rows are candidates, compared on their ids' text. As above:
+    # E1 twice alike (1 duplicate), E2 twice unlike (2 conflicts), E3 once: E1 and E3 accepted.
+    monkeypatch.setattr(ingest_module, "text_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    result = run(
+        [event("E1"), event("E2", quantity="3")],
+        [event("E1"), event("E2", quantity="4"), event("E3", account_id="GLOBEX", asset_id="G1")],
+    )
+    assert result.usage_events["event_id"].tolist() == ["E1", "E3"]
+    assert reasons(result) == {"E2@file1.csv": "conflict", "E2@file2.csv": "conflict"}
+    assert result.reconciliation["duplicates"] == 1
+
+
+def test_accepted_events_keep_file_and_row_order_when_ids_repeat():
+    # file1: E5, E1, E2; file2: E1 again (a copy), E4. The first copy of E1 stays in place.
+    result = run([event("E5"), event("E1"), event("E2")], [event("E1"), event("E4")])
+    accepted = result.usage_events
+    assert accepted["event_id"].tolist() == ["E5", "E1", "E2", "E4"]
+    assert list(zip(accepted["source_file"], accepted["row_number"], strict=True)) == [
+        ("file1.csv", 2), ("file1.csv", 3), ("file1.csv", 4), ("file2.csv", 3)]  # fmt: skip
+
+
+def test_a_reiterable_source_is_read_once_per_pass_a_batch_at_a_time():
+    # Pass 1 reads the ids, pass 2 the rows of E1 (read twice), pass 3 everything.
+    reads = []
+
+    class Files:
+        def __iter__(self):
+            for n, rows in enumerate([[event("E1")], [event("E1"), event("E2")]], start=1):
+                reads.append(n)
+                yield event_file(rows, f"file{n}.csv")
+
+    result = ingest(Files(), CATALOG, OCTOBER, "UTC")
+    assert reads == [1, 2, 1, 2, 1, 2]
+    assert result.usage_events["event_id"].tolist() == ["E1", "E2"]
+    assert result.reconciliation["duplicates"] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from consumption_pipeline.domain import rating
 from consumption_pipeline.domain.catalog import Catalog
 from consumption_pipeline.domain.rating import RatingError, rate_usage
 from consumption_pipeline_tests.builders import catalog
@@ -72,12 +73,16 @@ def cat() -> Catalog:
 
 def rate(cat: Catalog, *rows: dict, period: pd.Timestamp = OCTOBER) -> pd.DataFrame:
     """Rate events given as `use(...)` rows (the accepted events of stage 1)."""
+    return rate_usage(events_of(*rows), cat, period)
+
+
+def events_of(*rows: dict) -> pd.DataFrame:
     events = pd.DataFrame(list(rows))
     events["asset_id"] = events["asset_id"].astype("str")
     events["quantity"] = events["quantity"].astype("float64")
     events["occurred_at"] = pd.to_datetime(events["occurred_at"], utc=True)
     events["usage_date"] = events["occurred_at"].dt.tz_localize(None).dt.normalize()
-    return rate_usage(events, cat, period)
+    return events
 
 
 def one(rated: pd.DataFrame, **match) -> pd.Series:
@@ -159,6 +164,47 @@ def test_sums_are_exact_to_six_decimals(cat):
     rated = rate(cat, *(use("2026-10-05", q) for q in ["0.1", "0.2", "0.000001"]))
     assert one(rated)["consumption"] == 0.300001
     assert one(rated)["drawdown_quantity"] == 0.300001
+
+
+def test_events_rated_in_batches_sum_and_peak_across_the_batches(cat, monkeypatch):
+    # The storage_gb peak (3 | 7.5 | 5 -> 7.5) and the api_calls sum (3 + 0.5 | 7.5 | 5 -> 16,
+    # four events) each span three batches; folding every 2 events merges partial sums with
+    # partial sums, as a period too large to hold does.
+    monkeypatch.setattr(rating._Windows, "_FOLD_ROWS", 2)
+    batches = [
+        events_of(use("2026-10-05", q, "storage_gb"), use("2026-10-05", q))
+        for q in ["3", "7.5", "5"]
+    ]
+    batches[0] = pd.concat([batches[0], events_of(use("2026-10-05", "0.5"))], ignore_index=True)
+    rated = rate_usage(iter(batches), cat, OCTOBER)
+    storage = one(rated, usage_resource_id="storage_gb")
+    assert (storage["consumption"], storage["event_count"]) == (7.5, 3)
+    calls = one(rated, usage_resource_id="api_calls")
+    assert (calls["consumption"], calls["event_count"]) == (16, 4)
+
+
+def test_summaries_come_ordered_by_account_asset_resource_and_window(cat):
+    # Untagged usage sorts before any asset of its account; ids compare as text.
+    rated = rate(
+        cat,
+        use("2026-10-05", "4", asset_id="E1", account_id="EURO"), use("2026-10-06", "3"),
+        use("2026-10-05", "7", asset_id="A2"), use("2026-10-05", "2", asset_id=None),
+        use("2026-10-05", "1"), use("2026-10-05", "1", "storage_gb"),
+    )  # fmt: skip
+    assert rated["summary_id"].tolist() == [
+        "ACME|-|api_calls|2026-10-05", "ACME|A1|api_calls|2026-10-05",
+        "ACME|A1|api_calls|2026-10-06", "ACME|A1|storage_gb|2026-10-05",
+        "ACME|A2|api_calls|2026-10-05", "EURO|E1|api_calls|2026-10-05",
+    ]  # fmt: skip
+
+
+def test_usage_of_an_id_the_catalog_does_not_know_is_a_rating_error(cat):
+    with pytest.raises(RatingError, match="usage_events.account_id holds 'WAYNE'"):
+        rate(cat, use("2026-10-05", "1", asset_id=None, account_id="WAYNE"))
+    with pytest.raises(RatingError, match="usage_events.asset_id holds 'Z9'"):
+        rate(cat, use("2026-10-05", "1", asset_id="Z9"))
+    with pytest.raises(RatingError, match="asset is another account's"):
+        rate(cat, use("2026-10-05", "1", asset_id="E1"))
 
 
 # --- token conversion -------------------------------------------------------------------------

@@ -122,6 +122,29 @@ def test_parquet_numbers_and_naive_timestamps(tmp_path):
     assert result.quarantined_events["reason"].tolist() == ["missing_quantity", "negative_quantity"]
 
 
+def test_a_parquet_file_is_read_in_batches_numbered_from_the_files_start(tmp_path, monkeypatch):
+    # Batches of 2 rows: [P1 P2] [P3 P1] [P4]. P1's copy is in another batch than P1; P4 is
+    # negative. The ingest sees the batches, not the file, and still finds the copy.
+    monkeypatch.setattr(sources, "BATCH_ROWS", 2)
+    (tmp_path / "usage").mkdir()
+    pd.DataFrame({
+        "event_id": ["P1", "P2", "P3", "P1", "P4"], "account_id": ["ACME"] * 5,
+        "usage_resource_id": ["credits"] * 5, "quantity": [1.0, 2.0, 3.0, 1.0, -1.0],
+        "occurred_at": pd.to_datetime(["2026-10-05T10:00:00Z"] * 5),
+    }).to_parquet(tmp_path / "usage" / "p.parquet")  # fmt: skip
+    files = sources.EventFiles(tmp_path)
+    assert [b["row_number"].tolist() for b in files] == [[1, 2], [3, 4], [5]]
+    ids = files.only(["event_id"])
+    assert [list(b.columns) for b in ids] == [
+        ["event_id", "source_file", "row_number", "malformed"]] * 3  # fmt: skip
+    result = ingest(files, acme_catalog(), OCTOBER, "UTC")
+    assert result.usage_events["event_id"].tolist() == ["P1", "P2", "P3"]
+    assert result.usage_events["row_number"].tolist() == [1, 2, 3]
+    assert result.quarantined_events[["event_id", "reason", "row_number"]].values.tolist() == [
+        ["P4", "negative_quantity", 5]]  # fmt: skip
+    assert result.reconciliation["duplicates"] == 1
+
+
 def test_csv_with_a_byte_order_mark_and_padded_cells(tmp_path):
     # Spreadsheet exports start with a BOM and may pad cells: "E1" and " 5 " still read.
     path = tmp_path / "usage" / "excel.csv"

@@ -29,7 +29,9 @@ def test_every_rule_names_the_event_its_file_and_row(good):
     # Rows 2..8 of usage/base.csv hold e-acme-1..5 and e-beta-1..2; break one field of each.
     # (The table is sorted by account and date, not by file row.)
     catalog, events = good
-    bad = events.set_index("event_id", drop=False)
+    # As read back from the warehouse: ids as text (the ingest hands them over as categoricals).
+    text = ["account_id", "asset_id", "usage_resource_id", "source_file"]
+    bad = events.astype(dict.fromkeys(text, "str")).set_index("event_id", drop=False)
     bad.loc["e-acme-1", "quantity"] = -1.0
     bad.loc["e-acme-2", "quantity"] = 0.1 + 0.2  # 0.30000000000000004: more than 6 decimals
     bad.loc["e-acme-3", "usage_date"] = pd.Timestamp("2026-11-01")
