@@ -13,6 +13,7 @@ file or the new one, never half of one. Frames come back in the boundary types o
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -24,10 +25,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import LAKE_TABLES, TABLES
+from consumption_pipeline.tables import DISTINCT_COLUMNS, LAKE_TABLES, TABLES
 from consumption_pipeline.wire import check_known, empty_wire, period_day, projection, to_frame
 
 _FILE = "data.parquet"
+_BATCH_ROWS = 1 << 20  # rows read at a time by read_batches
 
 
 class Lake:
@@ -58,11 +60,16 @@ class Lake:
         schema = empty_wire(table).schema
 
         def write(partial: str) -> None:
+            dictionary = [n for n in schema.names if n not in DISTINCT_COLUMNS]
             with self._fs.open_output_stream(partial) as sink, pq.ParquetWriter(
-                sink, schema, compression="zstd"
-            ) as writer:
+                sink, schema, compression="zstd", use_dictionary=dictionary
+            ) as writer, ThreadPoolExecutor(1) as background:
+                # A part is encoded and compressed (without the GIL) while the next is made.
+                writing = background.submit(lambda: None)
                 for wire in wires:
-                    writer.write_table(_full(table, wire))
+                    writing.result()
+                    writing = background.submit(writer.write_table, _full(table, wire))
+                writing.result()
 
         self._publish(name, day, write)
 
@@ -103,7 +110,7 @@ class Lake:
             return
         with self._fs.open_input_file(path) as source:
             file = pq.ParquetFile(source)
-            for batch in file.iter_batches(columns=[c.name for c in view.columns]):
+            for batch in file.iter_batches(_BATCH_ROWS, columns=[c.name for c in view.columns]):
                 yield to_frame(view, pa.Table.from_batches([batch]))
 
     def read_periods(self, name: str, periods: Sequence[str]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +96,13 @@ class EventFiles:
         self.paths = event_files(self.root)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        for path in self.paths:
-            yield from read_event_batches(path, self.root, self.columns)
+        batches = (b for p in self.paths for b in read_event_batches(p, self.root, self.columns))
+        # The next batch is read while this one is worked on (Arrow decodes without the GIL).
+        with ThreadPoolExecutor(1) as reader:
+            upcoming = reader.submit(next, batches, None)
+            while (batch := upcoming.result()) is not None:
+                upcoming = reader.submit(next, batches, None)
+                yield batch
 
     def only(self, columns: list[str]) -> EventFiles:
         """The same files and batches with only these event columns (Parquet reads no others)."""
@@ -241,11 +247,12 @@ def _events_parquet(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
         # Ids repeat across millions of events: read them dictionary-encoded (categoricals).
         file = pq.ParquetFile(path, read_dictionary=[c for c in DICTIONARY_COLUMNS if c in names])
         present = [c for c in columns if c in names]
+        # Batches within each row group: the same rows whichever columns are read.
         batches = (
-            file.iter_batches(batch_size=BATCH_ROWS, columns=present)
-            if file.metadata.num_rows
-            else None
-        )
+            batch
+            for group in range(file.num_row_groups)
+            for batch in file.iter_batches(BATCH_ROWS, row_groups=[group], columns=present)
+        ) if file.metadata.num_rows else None  # fmt: skip
         first = 1
         for batch in batches or [file.schema_arrow.empty_table().select(present)]:
             frame = _nan_as_text(pa.Table.from_batches([batch]) if batches else batch,

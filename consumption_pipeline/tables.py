@@ -139,6 +139,9 @@ billed_events = _table(
 # Every per-period table, wherever it is kept.
 TABLES: dict[str, sa.Table] = {**metadata.tables, **lake_metadata.tables}
 LAKE_TABLES: frozenset[str] = frozenset(lake_metadata.tables)
+# Lake columns whose values all differ: Parquet stores them plainly, without first trying (and
+# dropping) a dictionary of millions of values.
+DISTINCT_COLUMNS: frozenset[str] = frozenset({"event_id", "summary_id"})
 
 # The audit tables (consumption_pipeline/audit/): which run wrote what, ad hoc requests and
 # restatements. Their rows carry run and request ids, so a re-run adds to them or replaces them by

@@ -119,6 +119,10 @@ def _to_arrow(kind: Kind, values: pd.Series | list) -> pa.Array:
     if kind == "instant":
         instants = pd.to_datetime(values, utc=True)  # naive instants are taken as UTC
         return pa.array(instants, from_pandas=True).cast(ARROW["instant"], safe=False)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct value converted once
+        codes = values.cat.codes.to_numpy()
+        categories = pa.array(values.cat.categories.to_numpy(dtype=object), ARROW[kind])
+        return categories.take(pa.array(codes, mask=codes < 0))
     return pa.array(values, ARROW[kind], from_pandas=True)
 
 

@@ -78,6 +78,10 @@ _EMPTY = {"event_id": "str", "account_id": "str", "asset_id": "str", "usage_reso
           "usage_date": "datetime64[us]", "source_file": "category", "row_number": "int64"}  # fmt: skip
 
 
+class IngestError(RuntimeError):
+    """The event files changed between the passes of one ingest."""
+
+
 class Ingestion:
     """One period's ingest. Iterating it yields the accepted events batch by batch (ids as
     categoricals over the catalog); once exhausted, `quarantined_events` and `reconciliation`
@@ -90,13 +94,15 @@ class Ingestion:
         self._catalog = _References(catalog)
         self._period = np.datetime64(pd.Timestamp(period).to_period("M").to_timestamp(), "M")
         self._timezone = timezone
-        self._fates = self._copies_and_conflicts(self._repeated_ids())
+        hashes = self._id_hashes()
+        self._rows = [len(h) for h in hashes]  # per batch: later passes must read the same
+        self._fates = self._copies_and_conflicts(hashes)
         self.quarantined_events = _quarantined(pd.DataFrame())
         self.reconciliation = dict.fromkeys(COUNTS, 0)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         counts, held = dict.fromkeys(COUNTS, 0), []
-        for number, raw in enumerate(self._files):
+        for number, raw in self._same_batches():
             events = _parse(raw, self._timezone, self._catalog)
             duplicate = self._fates.apply(number, events)
             events.check_references(self._catalog)
@@ -115,28 +121,43 @@ class Ingestion:
         self.quarantined_events = _quarantined(pd.concat(held) if held else pd.DataFrame())
         self.reconciliation = counts
 
-    def _repeated_ids(self) -> np.ndarray:
-        """Pass 1: the sorted hashes of the event ids read more than once. Files that can be read
-        in part (`only(columns)`, as sources.EventFiles) are read for their event ids alone."""
+    def _id_hashes(self) -> list[np.ndarray]:
+        """Pass 1: each batch's event ids, hashed. Files that can be read in part
+        (`only(columns)`, as sources.EventFiles) are read for their event ids alone."""
         ids = self._files.only(["event_id"]) if hasattr(self._files, "only") else self._files
-        hashes = [_id_hashes(raw) for raw in ids]
-        every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-        hashes.clear()  # 8 bytes an event: hold them once, and sort in place
-        every.sort()
-        repeated = np.unique(every[1:][every[1:] == every[:-1]])
-        return repeated[repeated != NULL_HASH]
+        return [_id_hashes(raw) for raw in ids]
 
-    def _copies_and_conflicts(self, repeated: np.ndarray) -> _Fates:
+    def _copies_and_conflicts(self, hashes: list[np.ndarray]) -> _Fates:
         """Pass 2: the rows whose id may repeat, compared on their payloads."""
+        repeated = _repeated(hashes)
         if not len(repeated):
             return _Fates({})
         rows, among = [], _Among(repeated)
-        for number, raw in enumerate(self._files):
-            chosen = among.rows(_id_hashes(raw))
+        for number, raw in self._same_batches():
+            chosen = among.rows(hashes[number])
             if len(chosen):
                 events = _parse(raw.iloc[chosen], self._timezone, self._catalog)
                 rows.append(events.payloads(self._catalog).assign(batch=number, row=chosen))
         return _Fates.resolve(pd.concat(rows, ignore_index=True))
+
+
+    def _same_batches(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The batches again, numbered; a file that changed since pass 1 stops the ingest."""
+        number = -1
+        for number, raw in enumerate(self._files):
+            if number >= len(self._rows) or len(raw) != self._rows[number]:
+                raise IngestError("the event files changed while they were read: ingest again")
+            yield number, raw
+        if number + 1 != len(self._rows):
+            raise IngestError("the event files changed while they were read: ingest again")
+
+
+def _repeated(hashes: list[np.ndarray]) -> np.ndarray:
+    """The hashes that occur more than once (sorted; a missing id's excluded)."""
+    every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    every.sort()
+    repeated = np.unique(every[1:][every[1:] == every[:-1]])
+    return repeated[repeated != NULL_HASH]
 
 
 class _Among:

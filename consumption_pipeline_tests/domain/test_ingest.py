@@ -424,3 +424,16 @@ def test_a_reiterable_source_is_read_once_per_pass_a_batch_at_a_time():
     assert reads == [1, 2, 1, 2, 1, 2]
     assert result.usage_events["event_id"].tolist() == ["E1", "E2"]
     assert result.reconciliation["duplicates"] == 1
+
+
+def test_files_that_change_between_passes_stop_the_ingest():
+    # A file gains a row after the ids were read: the passes would no longer see the same rows.
+    files = [event_file([event("E1")], "file1.csv")]
+
+    class Growing:
+        def __iter__(self):
+            yield from files
+            files[0] = event_file([event("E1"), event("E2")], "file1.csv")
+
+    with pytest.raises(ingest_module.IngestError, match="changed while they were read"):
+        ingest(Growing(), CATALOG, OCTOBER, "UTC")
