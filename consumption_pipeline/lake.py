@@ -26,7 +26,14 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from consumption_pipeline.tables import DISTINCT_COLUMNS, LAKE_TABLES, TABLES
-from consumption_pipeline.wire import check_known, empty_wire, period_day, projection, to_frame
+from consumption_pipeline.wire import (
+    check_known,
+    empty_wire,
+    kind_of,
+    period_day,
+    projection,
+    to_frame,
+)
 
 _FILE = "data.parquet"
 _BATCH_ROWS = 1 << 20  # rows read at a time by read_batches
@@ -102,14 +109,18 @@ class Lake:
     def read_batches(
         self, name: str, period: str, columns: Sequence[str] | None = None
     ) -> Iterator[pd.DataFrame]:
-        """The rows of `period` a part (a row group) at a time; only `columns`, if given."""
+        """The rows of `period` a part at a time; only `columns`, if given. Text columns with
+        repeating values (all but DISTINCT_COLUMNS) come as categoricals: ids repeat millions of
+        times, and a categorical holds each once."""
         table = _table(name)
         view = table if columns is None else projection(table, columns)
         path = self._path(name, period_day(period))
         if not self._exists(path):
             return
+        repeating = [c.name for c in view.columns
+                     if kind_of(c) == "text" and c.name not in DISTINCT_COLUMNS]  # fmt: skip
         with self._fs.open_input_file(path) as source:
-            file = pq.ParquetFile(source)
+            file = pq.ParquetFile(source, read_dictionary=repeating)
             for batch in file.iter_batches(_BATCH_ROWS, columns=[c.name for c in view.columns]):
                 yield to_frame(view, pa.Table.from_batches([batch]))
 

@@ -14,11 +14,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from consumption_pipeline.domain.calendar import period_bounds
-from consumption_pipeline.domain.catalog import Catalog, lookup
+from consumption_pipeline.domain.catalog import Catalog
 from consumption_pipeline.domain.quantities import MICRO, from_micro, to_micro
 
-LEVEL_RANK = {"asset": 0, "account": 1, "price_book": 2}
+LEVELS = ["asset", "account", "price_book"]  # the first in effect wins
 RATED_FROM = [  # the columns of usage_events that rating reads
     "account_id", "asset_id", "usage_resource_id", "quantity", "usage_date"]
 
@@ -32,11 +35,50 @@ def rate_usage(
 ) -> pd.DataFrame:
     """Aggregate accepted events (a frame, or batches of one) into rated usage summaries
     (drawdown quantity and rate chosen)."""
-    batches = [usage_events] if isinstance(usage_events, pd.DataFrame) else usage_events
-    summaries = _aggregate(batches, catalog, period)
-    summaries = _convert_to_tokens(summaries, catalog)
-    summaries = _resolve_rates(summaries, catalog)
-    return _finish(summaries, period)
+    ids = _Ids(catalog)
+    windows = _Windows(ids, period)
+    for events in [usage_events] if isinstance(usage_events, pd.DataFrame) else usage_events:
+        windows.add(events)
+    summaries = windows.summaries()
+    _convert_to_tokens(summaries, ids, catalog)
+    _resolve_rates(summaries, ids, catalog)
+    return _finish(summaries, ids)
+
+
+class _Ids:
+    """The catalog's ids as indexes: summaries carry int codes into them until `_finish`."""
+
+    def __init__(self, catalog: Catalog):
+        self.accounts = pd.Index(catalog.accounts["account_id"], dtype="str")
+        self.assets = pd.Index(catalog.assets["asset_id"], dtype="str")
+        resources = catalog.resources
+        self.resources = pd.Index(resources["usage_resource_id"], dtype="str")
+        self.owner = self.accounts.get_indexer(catalog.assets["account_id"])
+        self.currencies = pd.Index(catalog.accounts["currency"].unique(), dtype="str")
+        self.currency = self.currencies.get_indexer(catalog.accounts["currency"])
+        self.token = self.resources.get_indexer(resources["token_resource_id"])
+        self.monthly = resources["aggregation_period"].eq("monthly").to_numpy()
+        self.peak = resources["aggregation_method"].eq("peak").to_numpy()
+        self.period_of = resources["aggregation_period"].to_numpy(dtype=object)
+        self.chargeable = resources["overage_chargeable"].to_numpy(dtype=bool)
+
+    def codes(self, values: pd.Series, column: str, optional: bool = False) -> np.ndarray:
+        """Each row's index among the catalog's ids (-1 for a missing optional id), looking each
+        distinct value up once."""
+        known = {"account_id": self.accounts, "asset_id": self.assets,
+                 "usage_resource_id": self.resources}[column]  # fmt: skip
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            places, distinct = values.cat.codes.to_numpy(), values.cat.categories
+        else:
+            places, distinct = pd.factorize(values)
+        codes = np.append(known.get_indexer(distinct), -1)[places]
+        unknown = (codes < 0) & (places >= 0 if optional else True)
+        if unknown.any():
+            value = values[unknown].iloc[0]
+            raise RatingError(
+                f"usage_events.{column} holds {value!r}, which the catalog does not know"
+            )
+        return codes
 
 
 class _Windows:
@@ -48,29 +90,26 @@ class _Windows:
     _DAYS = 1 << 16  # window days from the period start, biased to allow any date
     _FOLD_ROWS = 1 << 23  # events held before they are folded into the partial sums
 
-    def __init__(self, catalog: Catalog, period: pd.Timestamp):
-        self.accounts = pd.Index(catalog.accounts["account_id"], dtype="str")
-        self.assets = pd.Index(catalog.assets["asset_id"], dtype="str")
-        self.resources = catalog.resources.set_index("usage_resource_id")
-        self.owner = self.accounts.get_indexer(catalog.assets["account_id"])
-        self.start = _days(pd.Series([period_bounds(period)[0]]))[0]
-        self.monthly = self.resources["aggregation_period"].eq("monthly").to_numpy()
-        owners = len(self.accounts) + len(self.assets)
-        if owners * max(len(self.resources), 1) >= 2**63 // self._DAYS:
+    def __init__(self, ids: _Ids, period: pd.Timestamp):
+        self.ids, (self.start, self.end) = ids, period_bounds(period)
+        self.start_day = _days(pd.Series([self.start]))[0]
+        owners = len(ids.accounts) + len(ids.assets)
+        if owners * max(len(ids.resources), 1) >= 2**63 // self._DAYS:
             raise RatingError("the catalog has too many accounts, assets and resources to key")
         self._held: list[pd.DataFrame] = []
         self._partial = pd.DataFrame(columns=["key", "total", "peak", "event_count"], dtype="int64")
 
     def add(self, events: pd.DataFrame) -> None:
-        account = _codes(events["account_id"], self.accounts, "account_id")
-        asset = _codes(events["asset_id"], self.assets, "asset_id", optional=True)
-        resource = _codes(events["usage_resource_id"], self.resources.index, "usage_resource_id")
+        ids = self.ids
+        account = ids.codes(events["account_id"], "account_id")
+        asset = ids.codes(events["asset_id"], "asset_id", optional=True)
+        resource = ids.codes(events["usage_resource_id"], "usage_resource_id")
         tagged = asset >= 0
-        if (self.owner[asset[tagged]] != account[tagged]).any():
+        if (ids.owner[asset[tagged]] != account[tagged]).any():
             raise RatingError("usage_events holds an event whose asset is another account's")
-        owner = np.where(tagged, len(self.accounts) + asset, account)
-        day = np.where(self.monthly[resource], 0, _days(events["usage_date"]) - self.start)
-        key = (owner * len(self.resources) + resource) * self._DAYS + (day + self._DAYS // 2)
+        owner = np.where(tagged, len(ids.accounts) + asset, account)
+        day = np.where(ids.monthly[resource], 0, _days(events["usage_date"]) - self.start_day)
+        key = (owner * len(ids.resources) + resource) * self._DAYS + (day + self._DAYS // 2)
         self._held.append(pd.DataFrame({"key": key, "micro": to_micro(events["quantity"])}))
         if sum(len(h) for h in self._held) >= self._FOLD_ROWS:
             self._fold()
@@ -88,52 +127,31 @@ class _Windows:
                               event_count=("event_count", "sum")).reset_index()  # fmt: skip
         self._partial = folded
 
-    def summaries(self, period: pd.Timestamp) -> pd.DataFrame:
-        """One row per window: its keys as text, event count and consumption in micro-units."""
+    def summaries(self) -> pd.DataFrame:
+        """One row per window, ordered by the ids' text (no asset first), then the window: its
+        ids as codes, dates, event count and consumption in micro-units."""
         self._fold()
-        key = self._partial["key"].to_numpy()
+        ids, key = self.ids, self._partial["key"].to_numpy()
         day, rest = key % self._DAYS - self._DAYS // 2, key // self._DAYS
-        owner, resource = rest // len(self.resources), rest % len(self.resources)
-        tagged = owner >= len(self.accounts)
-        asset = np.where(tagged, owner - len(self.accounts), -1)
-        account = np.where(tagged, np.append(self.owner, -1)[asset], owner)  # -1: no asset
-        # Ordered by the ids' text, no asset first, then the window.
-        ranks = [_ranks(self.accounts)[account], np.append(_ranks(self.assets), -1)[asset],
-                 _ranks(self.resources.index)[resource], day]  # fmt: skip
+        owner, resource = rest // len(ids.resources), rest % len(ids.resources)
+        tagged = owner >= len(ids.accounts)
+        asset = np.where(tagged, owner - len(ids.accounts), -1)
+        account = np.where(tagged, np.append(ids.owner, -1)[asset], owner)  # -1: no asset
+        ranks = [_ranks(ids.accounts)[account], np.append(_ranks(ids.assets), -1)[asset],
+                 _ranks(ids.resources)[resource], day]  # fmt: skip
         order = np.lexsort(ranks[::-1])
         out = self._partial.take(order)
-        day, resource, asset, account = day[order], resource[order], asset[order], account[order]
-        start, end = period_bounds(period)
-        frame = pd.DataFrame({
-            "account_id": self.accounts.take(account),
-            "asset_key": self.assets.append(pd.Index([""])).take(asset),  # -1: no asset
-            "usage_resource_id": self.resources.index.take(resource),
-            "aggregation_period": self.resources["aggregation_period"].to_numpy()[resource],
-            "window_start": (start + pd.to_timedelta(day, unit="D")).astype("datetime64[s]"),
+        resource, day = resource[order], day[order]
+        window_start = np.datetime64(self.start, "D") + day
+        last_day = np.datetime64(self.end, "D") - 1
+        return pd.DataFrame({
+            "account": account[order], "asset": asset[order], "resource": resource,
+            "window_start": window_start.astype("datetime64[s]"),
+            "window_date": np.where(ids.monthly[resource], last_day, window_start)
+            .astype("datetime64[s]"),
+            "event_count": out["event_count"].to_numpy(),
+            "consumption_micro": np.where(ids.peak[resource], out["peak"], out["total"]),
         })  # fmt: skip
-        monthly = self.monthly[resource]
-        last_day = (end - pd.Timedelta(days=1)).to_datetime64()
-        frame["window_date"] = frame["window_start"].where(~monthly, last_day)
-        frame["event_count"] = out["event_count"].to_numpy()
-        peak = self.resources["aggregation_method"].eq("peak").to_numpy()[resource]
-        frame["consumption_micro"] = np.where(peak, out["peak"], out["total"])
-        return frame
-
-
-def _codes(values: pd.Series, known: pd.Index, column: str, optional: bool = False) -> np.ndarray:
-    """Each row's index in `known` (-1 for a missing optional id), looking each distinct value
-    up once."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        places, distinct = values.cat.codes.to_numpy(), values.cat.categories
-    else:
-        places, distinct = pd.factorize(values)
-    lut = np.append(known.get_indexer(distinct), -1)
-    codes = lut[places]
-    unknown = (codes < 0) & (places >= 0 if optional else True)
-    if unknown.any():
-        value = values[unknown].iloc[0]
-        raise RatingError(f"usage_events.{column} holds {value!r}, which the catalog does not know")
-    return codes
 
 
 def _ranks(values: pd.Index) -> np.ndarray:
@@ -148,36 +166,31 @@ def _days(values: pd.Series) -> np.ndarray:
     return dates.to_numpy(dtype="datetime64[D]").view("int64")
 
 
-def _aggregate(
-    batches: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp
-) -> pd.DataFrame:
-    windows = _Windows(catalog, period)
-    for events in batches:
-        windows.add(events)
-    return windows.summaries(period)
-
-
-def _convert_to_tokens(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    token_of = catalog.resources.set_index("usage_resource_id")["token_resource_id"]
-    token = lookup(summaries["usage_resource_id"], token_of)
-    summaries["drawdown_resource_id"] = token.fillna(summaries["usage_resource_id"])
-    converted = summaries[token.notna()].reset_index()
-    rates = catalog.token_rates.rename(columns={"tokens_per_unit": "tpu_micro"})
-    chosen = _in_effect(converted, rates, ["usage_resource_id"], "window_date")
-    missing = converted[~converted["index"].isin(chosen["index"])]
+def _convert_to_tokens(s: pd.DataFrame, ids: _Ids, catalog: Catalog) -> None:
+    """Token-converted resources draw from their token at the token rate in effect on the
+    window's date: drawdown = consumption x tokens per unit, rounded half up to 6 decimals."""
+    resource, token = s["resource"].to_numpy(), ids.token[s["resource"].to_numpy()]
+    s["drawdown"] = np.where(token >= 0, token, resource)
+    rates = catalog.token_rates
+    key = np.where(token >= 0, resource, -1)
+    chosen = _in_effect(key, s["window_date"], ids.resources.get_indexer(rates["usage_resource_id"]),
+                        rates)  # fmt: skip
+    missing = np.flatnonzero((token >= 0) & (chosen < 0))
     if len(missing):
-        row = missing.iloc[0]
+        row = s.iloc[missing[0]]
         raise RatingError(
-            f"no token rate for usage resource '{row['usage_resource_id']}' in effect on "
+            f"no token rate for usage resource '{ids.resources[row['resource']]}' in effect on "
             f"{row['window_date']:%Y-%m-%d} (token_rates.csv); {len(missing)} summaries affected"
         )
-    tpu = chosen.set_index("index")["tpu_micro"]
-    summaries["tokens_per_unit_micro"] = tpu.reindex(summaries.index).astype("Int64")
-    summaries["drawdown_micro"] = summaries["consumption_micro"]
-    if len(tpu):
-        consumption = summaries.loc[tpu.index, "consumption_micro"]
-        summaries.loc[tpu.index, "drawdown_micro"] = _multiply_half_up(consumption, tpu)
-    return summaries
+    tpu = np.append(rates["tokens_per_unit"].to_numpy(dtype="int64"), 0)[chosen]
+    s["tokens_per_unit_micro"] = pd.array(np.where(chosen >= 0, tpu, 0), dtype="Int64")
+    s.loc[chosen < 0, "tokens_per_unit_micro"] = pd.NA
+    s["drawdown_micro"] = s["consumption_micro"]
+    if (chosen >= 0).any():
+        converted = chosen >= 0
+        s.loc[converted, "drawdown_micro"] = _multiply_half_up(
+            s.loc[converted, "consumption_micro"], pd.Series(tpu[converted], index=s.index[converted])
+        )
 
 
 def _multiply_half_up(micro: pd.Series, factor_micro: pd.Series) -> pd.Series:
@@ -190,88 +203,107 @@ def _multiply_half_up(micro: pd.Series, factor_micro: pd.Series) -> pd.Series:
     return pd.Series(exact, index=micro.index, dtype="int64")
 
 
-def _in_effect(rows: pd.DataFrame, dated: pd.DataFrame, on: list[str], date: str) -> pd.DataFrame:
-    """Each row matched to the dated catalog row in effect on its date (the latest start wins)."""
-    matched = rows.merge(dated, on=on, how="inner")
-    live = (matched["effective_from"] <= matched[date]) & (
-        matched["effective_to"].isna() | (matched[date] < matched["effective_to"])
-    )
-    matched = matched[live].sort_values(["index", "effective_from"])
-    return matched.drop_duplicates("index", keep="last")
+_FAR = np.iinfo(np.int64).max // 4  # an open effective_to, as days
 
 
-def _resolve_rates(summaries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+def _in_effect(
+    key: np.ndarray, dates: pd.Series, row_key: np.ndarray, rows: pd.DataFrame
+) -> np.ndarray:
+    """For each (key, date): the position in `rows` of the row with that key in effect on the
+    date (effective_from <= date < effective_to; the latest effective_from wins), else -1.
+    Worked on the distinct (key, date) pairs that have rows at all: a few per resource and day."""
+    chosen = np.full(len(key), -1)
+    wanted = np.flatnonzero(np.isin(key, row_key[row_key >= 0]) & (key >= 0))
+    if not len(wanted):
+        return chosen
+    day = _days(dates)[wanted]
+    span = int(day.max() - day.min()) + 1
+    if int(key.max()) >= 2**62 // span:
+        raise RatingError("too many rate keys and dates to pair")
+    pair, distinct = pd.factorize(key[wanted] * span + (day - day.min()))
+    distinct = pd.DataFrame({"key": distinct // span, "day": distinct % span + day.min()})
+    matched = distinct.reset_index(names="pair").merge(
+        pd.DataFrame({"key": row_key, "start": _days(rows["effective_from"]),
+                      "end": _days(rows["effective_to"]), "row": np.arange(len(rows))}),
+        on="key",
+    )  # fmt: skip
+    end = np.where(rows["effective_to"].isna().to_numpy()[matched["row"]], _FAR, matched["end"])
+    live = (matched["start"] <= matched["day"]) & (matched["day"] < end)
+    best = matched[live].sort_values(["pair", "start"]).drop_duplicates("pair", keep="last")
+    per_pair = np.full(len(distinct), -1)
+    per_pair[best["pair"].to_numpy()] = best["row"].to_numpy()
+    chosen[wanted] = per_pair[pair]
+    return chosen
+
+
+def _resolve_rates(s: pd.DataFrame, ids: _Ids, catalog: Catalog) -> None:
     """Asset-level negotiated rate, else account-level, else the price book, in the account's
     currency, in effect on the window's date."""
-    currency = catalog.accounts.set_index("account_id")["currency"]
-    summaries["currency"] = lookup(summaries["account_id"], currency)
-    chargeable = catalog.resources.set_index("usage_resource_id")["overage_chargeable"]
-    summaries["overage_chargeable"] = lookup(summaries["drawdown_resource_id"], chargeable).astype(
-        bool
-    )
+    account, asset = s["account"].to_numpy(), s["asset"].to_numpy()
+    drawdown = s["drawdown"].to_numpy()
+    currency = ids.currency[account]
+    s["currency"], s["overage_chargeable"] = currency, ids.chargeable[drawdown]
     heads = catalog.rates.drop_duplicates(
         ["level", "account_id", "asset_id", "usage_resource_id", "currency", "effective_from"]
-    )[
-        [
-            "level",
-            "account_id",
-            "asset_id",
-            "usage_resource_id",
-            "currency",
-            "effective_from",
-            "effective_to",
-        ]
-    ]
-    heads = heads.rename(columns={"usage_resource_id": "drawdown_resource_id"})
-    keyed = summaries.reset_index()[
-        ["index", "account_id", "asset_key", "drawdown_resource_id", "currency", "window_date"]
-    ]
-    found = []
-    for level, keys in [
-        ("asset", ["account_id", "asset_key"]),
-        ("account", ["account_id"]),
-        ("price_book", []),
-    ]:
-        rows = heads[heads["level"].eq(level)].copy()
-        rows["asset_key"] = rows["asset_id"].fillna("")
-        rows = rows[
-            [
-                *keys,
-                "drawdown_resource_id",
-                "currency",
-                "level",
-                "asset_id",
-                "effective_from",
-                "effective_to",
-            ]
-        ]
-        found.append(
-            _in_effect(keyed, rows, [*keys, "drawdown_resource_id", "currency"], "window_date")
+    ).reset_index(drop=True)
+    head_account = ids.accounts.get_indexer(heads["account_id"])
+    head_asset = ids.assets.get_indexer(heads["asset_id"])
+    head_resource = ids.resources.get_indexer(heads["usage_resource_id"])
+    head_currency = ids.currencies.get_indexer(heads["currency"])
+    resources, currencies = len(ids.resources), len(ids.currencies)
+
+    def keyed(owner: np.ndarray, resource: np.ndarray, currency: np.ndarray) -> np.ndarray:
+        return np.where((owner >= 0) & (resource >= 0) & (currency >= 0),
+                        (owner * resources + resource) * currencies + currency, -1)  # fmt: skip
+
+    # An asset-level row binds its asset's summaries (the asset's account is the summary's).
+    asset_row_owner = np.where(np.append(ids.owner, -1)[head_asset] == head_account, head_asset, -1)
+    owners = {"asset": (asset, asset_row_owner), "account": (account, head_account),
+              "price_book": (np.zeros_like(account), np.zeros_like(head_account))}  # fmt: skip
+    found = np.full(len(s), -1)
+    for level in LEVELS:
+        mine = heads["level"].eq(level).to_numpy()
+        summary_owner, row_owner = owners[level]
+        key = np.where(found < 0, keyed(summary_owner, drawdown, currency), -1)
+        row_key = np.where(mine, keyed(row_owner, head_resource, head_currency), -1)
+        chosen = _in_effect(key, s["window_date"], row_key, heads)
+        found = np.where(found < 0, chosen, found)
+    chosen_heads = heads.reindex(found)  # -1: no row, NA columns
+    s["rate_source"] = chosen_heads["level"].to_numpy()
+    s["rate_asset_id"] = chosen_heads["asset_id"].to_numpy()
+    s["rate_effective_from"] = chosen_heads["effective_from"].to_numpy()
+
+
+def _finish(s: pd.DataFrame, ids: _Ids) -> pd.DataFrame:
+    """The summaries with their ids as text."""
+
+    def text(values: pd.Index, codes: np.ndarray) -> pa.Array:
+        return pa.array(values.to_numpy(dtype=object), pa.large_string()).take(
+            pa.array(codes, mask=codes < 0)
         )
-    best = pd.concat(found).assign(rank=lambda f: lookup(f["level"], pd.Series(LEVEL_RANK)))
-    best = best.sort_values(["index", "rank"]).drop_duplicates("index").set_index("index")
-    summaries["rate_source"] = best["level"].reindex(summaries.index)
-    summaries["rate_asset_id"] = best["asset_id"].reindex(summaries.index)
-    summaries["rate_effective_from"] = best["effective_from"].reindex(summaries.index)
-    return summaries
 
-
-def _finish(s: pd.DataFrame, period: pd.Timestamp) -> pd.DataFrame:
-    asset = s["asset_key"].where(s["asset_key"].ne(""), pd.NA)
-    summary_id = (
-        s["account_id"] + "|" + s["asset_key"].where(asset.notna(), "-") + "|"
-        + s["usage_resource_id"] + "|" + s["window_start"].dt.strftime("%Y-%m-%d")
-    )  # fmt: skip
+    account = text(ids.accounts, s["account"].to_numpy())
+    asset = text(ids.assets, s["asset"].to_numpy())
+    resource = text(ids.resources, s["resource"].to_numpy())
+    days, day = np.unique(s["window_start"].to_numpy(), return_inverse=True)
+    dated = text(pd.Index(pd.DatetimeIndex(days).strftime("%Y-%m-%d")), day)
+    bar, dash = pa.scalar("|", pa.large_string()), pa.scalar("-", pa.large_string())
+    summary_id = pc.binary_join_element_wise(account, pc.fill_null(asset, dash), resource, dated, bar)
     return pd.DataFrame({
-        "summary_id": summary_id, "account_id": s["account_id"], "asset_id": asset,
-        "usage_resource_id": s["usage_resource_id"], "aggregation_period": s["aggregation_period"],
-        "window_start": s["window_start"], "window_date": s["window_date"],
-        "event_count": s["event_count"].astype("int64"),
-        "consumption": from_micro(s["consumption_micro"]),
-        "drawdown_resource_id": s["drawdown_resource_id"],
-        "tokens_per_unit": from_micro(s["tokens_per_unit_micro"]),
-        "drawdown_quantity": from_micro(s["drawdown_micro"]), "currency": s["currency"],
-        "rate_source": s["rate_source"], "rate_asset_id": s["rate_asset_id"],
-        "rate_effective_from": s["rate_effective_from"],
-        "overage_chargeable": s["overage_chargeable"],
-    }).reset_index(drop=True)  # fmt: skip
+        "summary_id": pd.Series(summary_id, dtype="str"),
+        "account_id": pd.Series(account, dtype="str"), "asset_id": pd.Series(asset, dtype="str"),
+        "usage_resource_id": pd.Series(resource, dtype="str"),
+        "aggregation_period": pd.Series(ids.period_of[s["resource"].to_numpy()], dtype="str"),
+        "window_start": s["window_start"].to_numpy(), "window_date": s["window_date"].to_numpy(),
+        "event_count": s["event_count"].to_numpy(dtype="int64"),
+        "consumption": from_micro(s["consumption_micro"]).to_numpy(),
+        "drawdown_resource_id": pd.Series(text(ids.resources, s["drawdown"].to_numpy()),
+                                          dtype="str"),
+        "tokens_per_unit": from_micro(s["tokens_per_unit_micro"]).to_numpy(),
+        "drawdown_quantity": from_micro(s["drawdown_micro"]).to_numpy(),
+        "currency": pd.Series(text(ids.currencies, s["currency"].to_numpy()), dtype="str"),
+        "rate_source": pd.Series(s["rate_source"].to_numpy(), dtype="str"),
+        "rate_asset_id": pd.Series(s["rate_asset_id"].to_numpy(), dtype="str"),
+        "rate_effective_from": s["rate_effective_from"].to_numpy(),
+        "overage_chargeable": s["overage_chargeable"].to_numpy(dtype=bool),
+    })  # fmt: skip
