@@ -63,3 +63,31 @@ def _fixed_width(part: pa.Array, offsets: np.ndarray, lengths: np.ndarray, width
     shift = np.repeat(np.arange(len(part)) * width - (offsets[:-1] - offsets[0]), lengths)
     block.reshape(-1)[shift + np.arange(len(shift))] = values
     return block
+
+
+def repeated_hashes(hashes: list[np.ndarray]) -> np.ndarray:
+    """The hashes that occur more than once among all the arrays (sorted; NULL_HASH left out)."""
+    every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    every.sort()
+    repeated = np.unique(every[1:][every[1:] == every[:-1]])
+    return repeated[repeated != NULL_HASH]
+
+
+class Among:
+    """Finds the rows whose hash is one of a few: a bitmap of the hashes' low bits rules most
+    rows out before the exact search."""
+
+    _BITS = 24
+
+    def __init__(self, hashes: np.ndarray):
+        self._sorted = np.sort(hashes)
+        self._mask = np.uint64((1 << self._BITS) - 1)
+        self._bitmap = np.zeros(1 << self._BITS, bool)
+        self._bitmap[hashes & self._mask] = True
+
+    def rows(self, hashes: np.ndarray) -> np.ndarray:
+        if not len(self._sorted):
+            return np.empty(0, np.int64)
+        maybe = np.flatnonzero(self._bitmap[hashes & self._mask])
+        at = np.minimum(np.searchsorted(self._sorted, hashes[maybe]), len(self._sorted) - 1)
+        return maybe[self._sorted[at] == hashes[maybe]]

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumption_pipeline.domain.catalog import Catalog
-from consumption_pipeline.domain.hashing import NULL_HASH, text_hashes
+from consumption_pipeline.domain.hashing import NULL_HASH, Among, repeated_hashes, text_hashes
 from consumption_pipeline.domain.quantities import MICRO, QUANTITY_REASONS, quantity_codes
 
 ID_COLUMNS = ["event_id", "account_id", "asset_id", "usage_resource_id"]
@@ -129,10 +129,10 @@ class Ingestion:
 
     def _copies_and_conflicts(self, hashes: list[np.ndarray]) -> _Fates:
         """Pass 2: the rows whose id may repeat, compared on their payloads."""
-        repeated = _repeated(hashes)
+        repeated = repeated_hashes(hashes)
         if not len(repeated):
             return _Fates({})
-        rows, among = [], _Among(repeated)
+        rows, among = [], Among(repeated)
         for number, raw in self._same_batches():
             chosen = among.rows(hashes[number])
             if len(chosen):
@@ -150,32 +150,6 @@ class Ingestion:
             yield number, raw
         if number + 1 != len(self._rows):
             raise IngestError("the event files changed while they were read: ingest again")
-
-
-def _repeated(hashes: list[np.ndarray]) -> np.ndarray:
-    """The hashes that occur more than once (sorted; a missing id's excluded)."""
-    every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-    every.sort()
-    repeated = np.unique(every[1:][every[1:] == every[:-1]])
-    return repeated[repeated != NULL_HASH]
-
-
-class _Among:
-    """Finds the rows whose hash is one of a few: a bitmap of the hashes' low bits rules most
-    rows out before the exact search."""
-
-    _BITS = 24
-
-    def __init__(self, hashes: np.ndarray):
-        self._sorted = np.sort(hashes)
-        self._mask = np.uint64((1 << self._BITS) - 1)
-        self._bitmap = np.zeros(1 << self._BITS, bool)
-        self._bitmap[hashes & self._mask] = True
-
-    def rows(self, hashes: np.ndarray) -> np.ndarray:
-        maybe = np.flatnonzero(self._bitmap[hashes & self._mask])
-        at = np.minimum(np.searchsorted(self._sorted, hashes[maybe]), len(self._sorted) - 1)
-        return maybe[self._sorted[at] == hashes[maybe]]
 
 
 class _References:

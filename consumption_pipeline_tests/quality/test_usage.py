@@ -3,6 +3,7 @@ quarantined event explained."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,3 +71,15 @@ def test_quarantined_events_carry_reason_file_and_row():
     ]
     # The counts per reason travel with the check.
     assert outcome.facts == {"reason/conflict": 1, "reason/negative_quantity": 1}
+
+
+def test_event_ids_that_share_a_hash_are_not_taken_for_copies(good, monkeypatch):
+    # Every id hashed alike: uniqueness is still told on the ids' text (7 distinct ids pass).
+    from consumption_pipeline.quality import usage
+
+    monkeypatch.setattr(usage, "text_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    catalog, events = good
+    assert accepted_usage(events, catalog, PERIOD).passed
+    copied = pd.concat([events, events.iloc[[0]]], ignore_index=True)
+    outcome = accepted_usage(copied, catalog, PERIOD)
+    assert outcome.failing["column"].tolist() == ["event_id"]  # the first copy, once per event
