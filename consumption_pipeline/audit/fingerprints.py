@@ -69,6 +69,10 @@ _SAMPLE = 100_000  # rows that tell ids that repeat from ids that do not
 
 
 def _column_hashes(column: sa.Column, values: pd.Series) -> np.ndarray:
+    if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(column.type, sa.String):
+        # Text held once per category (ids of millions of events): each hashed once.
+        distinct = _column_hashes(column, pd.Series(values.cat.categories, dtype="str"))
+        return np.append(distinct, NULL_HASH)[values.cat.codes.to_numpy()]  # -1: missing
     canonical = _canonical(column, values.reset_index(drop=True))
     if canonical.dtype == "int64":
         return mix(canonical.to_numpy().view(np.uint64))

@@ -223,14 +223,12 @@ def _lines(to_date: pd.DataFrame, projected: pd.DataFrame, demand: pd.DataFrame,
            start: pd.Timestamp, as_of: pd.Timestamp, grace_days: int) -> pd.DataFrame:  # fmt: skip
     """Per invoice line: overage so far, still to come, and the period's projected amount."""
     columns = [*LINE, "drawdown_quantity", "debited", "overage", *RATED]
-    both = pd.concat(
-        [to_date.reindex(columns=columns).assign(part="to_date"),
-         projected.reindex(columns=columns).assign(part="projected")],
-        ignore_index=True,
-    )  # fmt: skip
-    if both.empty:
+    # Each part summed on its own: concatenating millions of windows first would copy them.
+    parts = [_per_line_and_rate(rows.reindex(columns=columns).assign(part=part))
+             for part, rows in [("to_date", to_date), ("projected", projected)] if len(rows)]  # fmt: skip
+    if not parts:
         return pd.DataFrame(columns=OVERAGE_FORECAST_COLUMNS)
-    both = _per_line_and_rate(both)
+    both = pd.concat(parts, ignore_index=True)
     both["asset_key"] = both["asset_id"].fillna("")
     both["overage_micro"] = to_micro(both["overage"].astype("float64")).astype("int64")
     keys = ["account_id", "asset_key", "drawdown_resource_id"]

@@ -59,6 +59,11 @@ def _fixed_width(part: pa.Array, offsets: np.ndarray, lengths: np.ndarray, width
     if (lengths == lengths[0]).all():  # ids of one length (the usual case): no scatter needed
         block[:, : lengths[0]] = values.reshape(len(part), lengths[0])
         return block
+    if pc.all(pc.string_is_ascii(part)).as_py() is not False:  # Arrow pads with zero bytes
+        padded = pc.ascii_rpad(pc.fill_null(part, ""), width=width, padding="\x00")
+        start = np.frombuffer(padded.buffers()[1], np.int64)[padded.offset]
+        data = np.frombuffer(padded.buffers()[2], np.uint8)[start : start + len(part) * width]
+        return data.reshape(len(part), width)
     # Byte i of the part goes to its row's start in the block plus its place in its string.
     shift = np.repeat(np.arange(len(part)) * width - (offsets[:-1] - offsets[0]), lengths)
     block.reshape(-1)[shift + np.arange(len(shift))] = values

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from consumption_pipeline.domain.quantities import to_micro
@@ -54,8 +55,11 @@ def drawdown_conserved(usage_summaries: pd.DataFrame, ledger: pd.DataFrame) -> O
     drawdown, debited, overage = (to_micro(s[c].fillna(0)).astype("int64")
                                   for c in ["drawdown_quantity", "debited", "overage"])  # fmt: skip
     debits = ledger[ledger["entry_type"].eq("debit")]
-    in_ledger = to_micro(debits["quantity"]).groupby(debits["summary_id"].to_numpy()).sum()
-    booked = s["summary_id"].map(in_ledger).fillna(0).astype("int64")
+    # Summary ids numbered once for both tables: the debits are summed per number.
+    codes = pd.factorize(pd.concat([s["summary_id"], debits["summary_id"]], ignore_index=True))[0]
+    per_summary = np.zeros(codes.max() + 2 if len(codes) else 1, "int64")  # last: no id
+    np.add.at(per_summary, codes[len(s):], to_micro(debits["quantity"]).to_numpy(dtype="int64"))
+    booked = pd.Series(per_summary[codes[: len(s)]])
     checks = [
         (drawdown != debited + overage, "drawdown quantity = debited + overage"),
         (debited < 0, "debited >= 0"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pandas as pd
+import pyarrow as pa
 
 from consumption_pipeline.audit.fingerprints import file_digest, files_digest, frame_digest
 from consumption_pipeline.tables import TABLES
@@ -75,3 +76,25 @@ def test_ids_that_repeat_and_ids_that_do_not_hash_alike():
     frame = pd.DataFrame({"event_id": ids, "account_id": ["ACME"] * 60_000 + ids[60_000:]})
     flipped = frame.iloc[::-1]  # now the first rows are mostly distinct accounts
     assert frame_digest(frame, EVENTS) == frame_digest(flipped, EVENTS)
+
+
+def test_text_held_as_categories_digests_as_the_text_itself():
+    # The ingest hands over ids as categoricals: the same rows, the same digest.
+    base = events([1.0, 2.0, 3.0])
+    categorical = base.astype({"account_id": "category", "asset_id": "category"})
+    assert frame_digest(categorical, EVENTS) == frame_digest(base, EVENTS)
+
+
+def test_text_of_one_length_of_ascii_and_of_any_bytes_hashes_alike(monkeypatch):
+    # Three ways to lay text out in fixed-width words (one length; ASCII padded by Arrow; any
+    # bytes placed one by one) give the same hashes: each string's length and bytes.
+    from consumption_pipeline.domain import hashing
+
+    text = pa.array(["ab", "abcdefghij", None, "", "x" * 17, "q"], pa.large_string())
+    same_length = pa.array(["abcdefghij", "klmnopqrst"], pa.large_string())
+    padded, one_length = hashing.text_hashes(text), hashing.text_hashes(same_length)
+    monkeypatch.setattr(hashing.pc, "string_is_ascii", lambda a: pa.array([False] * len(a)))
+    assert (hashing.text_hashes(text) == padded).all()
+    assert (hashing.text_hashes(pa.concat_arrays([same_length, pa.array(["é"], pa.large_string())]))[:2]
+            == one_length).all()  # fmt: skip
+    assert len(set(padded.tolist())) == len(padded)  # "" and missing differ too
