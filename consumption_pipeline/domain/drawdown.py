@@ -48,10 +48,8 @@ def draw_down(
     summaries, state = _pooled(
         _with_draw_order(rated, catalog), _initial_state(buckets, carried, start)
     )
-    book = _Book(state, start, summaries["summary_id"].to_numpy())
-    # The draw needs numbers only: texts would be copied with every day's rows.
-    drawing = summaries[["seq", "pool", "asset_code", "need", "rank", "bucket_order", "window_date"]]
-    by_day = dict(list(drawing.groupby("window_date")))
+    book = _Book(state, start, len(summaries))
+    by_day = dict(list(summaries.groupby("window_date")))
     # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
     day = start
     while day < end:
@@ -113,23 +111,12 @@ def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     s["bucket_order"] = lookup(s["asset_id"], by_asset).fillna(lookup(s["account_id"], by_account))
     s["monthly"] = s["aggregation_period"].eq("monthly")
     s["no_asset"] = s["asset_key"].eq("")
-    # Sorted on integer codes that keep the texts' order (sorting millions of texts costs).
-    day = s["window_date"].to_numpy(dtype="datetime64[s]").view("int64")
-    account = _ordered_codes(s["account_id"])
-    keys = [day, s["monthly"], s["no_asset"], _ordered_codes(s["asset_key"]),
-            _ordered_codes(s["usage_resource_id"]), account]  # fmt: skip
-    order = np.lexsort([np.asarray(k) for k in keys[::-1]])
-    s = s.iloc[order]
-    drawn_from = _ordered_codes(s["drawdown_resource_id"])
-    rank_of = pd.DataFrame({"day": day[order], "account": account[order], "drawn": drawn_from})
-    s["rank"] = rank_of.groupby(["day", "account", "drawn"]).cumcount().to_numpy()
+    s = s.sort_values(
+        ["window_date", "monthly", "no_asset", "asset_key", "usage_resource_id", "account_id"]
+    )
+    s["rank"] = s.groupby(["window_date", "account_id", "drawdown_resource_id"]).cumcount()
     s["seq"] = np.arange(len(s))  # the draw order as one integer (sorting by ids costs)
     return s
-
-
-def _ordered_codes(values: pd.Series) -> np.ndarray:
-    """Integer codes in the values' sort order."""
-    return pd.factorize(values, sort=True)[0]
 
 
 def _pooled(summaries: pd.DataFrame, state: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -163,11 +150,10 @@ def _day_number(dates: pd.Series) -> np.ndarray:
 class _Book:
     """The bucket state of one period and the ledger entries written while walking it."""
 
-    def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summary_ids: np.ndarray):
+    def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summaries: int):
         self.state, self.start = state.reset_index(drop=True), start
         self.entries: list[pd.DataFrame] = []
-        self.summary_ids = summary_ids  # by draw order
-        self.debited = np.zeros(len(summary_ids), "int64")  # micro-units per summary
+        self.debited = np.zeros(summaries, "int64")  # micro-units per summary, by draw order
 
     def _log(self, rows: pd.DataFrame, day, entry_type: str, quantity, opening, closing,
              summary_id=None, related=None) -> None:  # fmt: skip
@@ -268,7 +254,7 @@ class _Book:
         np.add.at(self.debited, summary[drawn], take[drawn])
         m = m[drawn]
         self._log(m, m["window_date"].to_numpy(), "debit", take[drawn], opening[drawn],
-                  opening[drawn] - take[drawn], summary_id=self.summary_ids[summary[drawn]])  # fmt: skip
+                  opening[drawn] - take[drawn], summary_id=m["summary_id"].to_numpy())  # fmt: skip
         st["debited"] += st["balance"].to_numpy() - balance
         st["balance"] = balance
 
@@ -285,9 +271,8 @@ class _Book:
         )
         candidates["bucket_seq"] = candidates["bucket_id"].rank(method="first")
         m = wanted.merge(
-            candidates[["pos", "pool", "bucket_id", "account_id", "bucket_seq", "binding",
-                        "bucket_asset", "priority", "valid_from", "valid_to",
-                        "rollover_generation"]],
+            candidates[["pos", "pool", "bucket_id", "bucket_seq", "binding", "bucket_asset",
+                        "priority", "valid_from", "valid_to", "rollover_generation"]],
             on="pool",
         )  # fmt: skip
         m = m[m["binding"].eq("account") | m["bucket_asset"].eq(m["asset_code"])]

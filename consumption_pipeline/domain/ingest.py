@@ -18,8 +18,11 @@ not the period, and the accepted events come out in file and row order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +48,7 @@ _CODE = {name: code for code, name in enumerate(REASONS) if name}
 _QUANTITY_CODE = len(_BEFORE_QUANTITY) - 1  # a quantity reason's code is this + its own
 MISSING, UNKNOWN = -2, -1  # reference codes that are not an index into the catalog
 _DAY_US = 86_400_000_000
+T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -102,30 +106,35 @@ class Ingestion:
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         counts, held = dict.fromkeys(COUNTS, 0), []
-        for number, raw in self._same_batches():
-            events = _parse(raw, self._timezone, self._catalog)
-            duplicate = self._fates.apply(number, events)
-            events.check_references(self._catalog)
-            mine = np.isnat(events.period) | (events.period == self._period)
-            kept = mine & ~duplicate
-            accepted, quarantined = kept & (events.reason == 0), kept & (events.reason > 0)
-            counts["events_read"] += len(raw)
-            counts["duplicates"] += int((mine & duplicate).sum())
-            counts["other_periods"] += int((~mine).sum())
-            counts["accepted"] += int(accepted.sum())
-            counts["quarantined"] += int(quarantined.sum())
-            if quarantined.any():
-                held.append(events.quarantined(quarantined, self._catalog))
-            if accepted.any():
-                yield events.accepted(accepted, self._catalog)
+        for placed in _in_order(self._place, self._same_batches()):
+            counts = {name: counts[name] + placed.counts[name] for name in COUNTS}
+            if len(placed.quarantined):
+                held.append(placed.quarantined)
+            if len(placed.accepted):
+                yield placed.accepted
         self.quarantined_events = _quarantined(pd.concat(held) if held else pd.DataFrame())
         self.reconciliation = counts
+
+    def _place(self, numbered: tuple[int, pd.DataFrame]) -> _Placed:
+        """Pass 3, one batch: each row accepted, a removed copy, quarantined or another period's."""
+        number, raw = numbered
+        events = _parse(raw, self._timezone, self._catalog)
+        duplicate = self._fates.apply(number, events)
+        events.check_references(self._catalog)
+        mine = np.isnat(events.period) | (events.period == self._period)
+        kept = mine & ~duplicate
+        accepted, quarantined = kept & (events.reason == 0), kept & (events.reason > 0)
+        counts = {"events_read": len(raw), "accepted": int(accepted.sum()),
+                  "duplicates": int((mine & duplicate).sum()),
+                  "quarantined": int(quarantined.sum()), "other_periods": int((~mine).sum())}  # fmt: skip
+        return _Placed(events.accepted(accepted, self._catalog),
+                       events.quarantined(quarantined, self._catalog), counts)  # fmt: skip
 
     def _id_hashes(self) -> list[np.ndarray]:
         """Pass 1: each batch's event ids, hashed. Files that can be read in part
         (`only(columns)`, as sources.EventFiles) are read for their event ids alone."""
         ids = self._files.only(["event_id"]) if hasattr(self._files, "only") else self._files
-        return [_id_hashes(raw) for raw in ids]
+        return list(_in_order(_id_hashes, ids))
 
     def _copies_and_conflicts(self, hashes: list[np.ndarray]) -> _Fates:
         """Pass 2: the rows whose id may repeat, compared on their payloads."""
@@ -236,6 +245,26 @@ class _Events:
         out["source_file"] = _take(self.raw["source_file"], rows).astype("str")
         out["row_number"] = self.raw["row_number"].to_numpy()[rows]
         return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    counts: dict[str, int]
+
+
+def _in_order(work: Callable[[T], R], items: Iterable[T], threads: int = 2) -> Iterator[R]:
+    """work(item) for each item, results in order, `threads` items at a time: numpy and Arrow
+    release the GIL, so batches are worked on by both cores."""
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class _Fates:
