@@ -48,8 +48,10 @@ def draw_down(
     summaries, state = _pooled(
         _with_draw_order(rated, catalog), _initial_state(buckets, carried, start)
     )
-    book = _Book(state, start, len(summaries))
-    by_day = dict(list(summaries.groupby("window_date")))
+    book = _Book(state, start, summaries["summary_id"].to_numpy())
+    # The draw needs numbers only: texts would be copied with every day's rows.
+    drawing = summaries[["seq", "pool", "asset_code", "need", "rank", "bucket_order", "window_date"]]
+    by_day = dict(list(drawing.groupby("window_date")))
     # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
     day = start
     while day < end:
@@ -123,9 +125,11 @@ def _pooled(summaries: pd.DataFrame, state: pd.DataFrame) -> tuple[pd.DataFrame,
     """Number each (account, drawdown resource) and each asset key: a summary draws from the
     buckets of its pool (of its asset, or account-bound), and joining and comparing integers is
     far cheaper than texts. Rollover buckets inherit both numbers from their parent."""
-    keys = pd.concat([summaries["account_id"] + "\x1f" + summaries["drawdown_resource_id"],
-                      state["account_id"] + "\x1f" + state["usage_resource_id"]])  # fmt: skip
-    pool = pd.factorize(keys)[0]
+    account = pd.factorize(pd.concat([summaries["account_id"], state["account_id"]]))[0]
+    resource, resources = pd.factorize(
+        pd.concat([summaries["drawdown_resource_id"], state["usage_resource_id"]])
+    )
+    pool = pd.factorize(account * len(resources) + resource)[0]
     asset = pd.factorize(pd.concat([summaries["asset_key"], state["asset_key"]]))[0]
     n = len(summaries)
     return (summaries.assign(pool=pool[:n], asset_code=asset[:n]),
@@ -150,10 +154,11 @@ def _day_number(dates: pd.Series) -> np.ndarray:
 class _Book:
     """The bucket state of one period and the ledger entries written while walking it."""
 
-    def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summaries: int):
+    def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summary_ids: np.ndarray):
         self.state, self.start = state.reset_index(drop=True), start
         self.entries: list[pd.DataFrame] = []
-        self.debited = np.zeros(summaries, "int64")  # micro-units per summary, by draw order
+        self.summary_ids = summary_ids  # by draw order
+        self.debited = np.zeros(len(summary_ids), "int64")  # micro-units per summary
 
     def _log(self, rows: pd.DataFrame, day, entry_type: str, quantity, opening, closing,
              summary_id=None, related=None) -> None:  # fmt: skip
@@ -254,7 +259,7 @@ class _Book:
         np.add.at(self.debited, summary[drawn], take[drawn])
         m = m[drawn]
         self._log(m, m["window_date"].to_numpy(), "debit", take[drawn], opening[drawn],
-                  opening[drawn] - take[drawn], summary_id=m["summary_id"].to_numpy())  # fmt: skip
+                  opening[drawn] - take[drawn], summary_id=self.summary_ids[summary[drawn]])  # fmt: skip
         st["debited"] += st["balance"].to_numpy() - balance
         st["balance"] = balance
 
@@ -271,8 +276,9 @@ class _Book:
         )
         candidates["bucket_seq"] = candidates["bucket_id"].rank(method="first")
         m = wanted.merge(
-            candidates[["pos", "pool", "bucket_id", "bucket_seq", "binding", "bucket_asset",
-                        "priority", "valid_from", "valid_to", "rollover_generation"]],
+            candidates[["pos", "pool", "bucket_id", "account_id", "bucket_seq", "binding",
+                        "bucket_asset", "priority", "valid_from", "valid_to",
+                        "rollover_generation"]],
             on="pool",
         )  # fmt: skip
         m = m[m["binding"].eq("account") | m["bucket_asset"].eq(m["asset_code"])]

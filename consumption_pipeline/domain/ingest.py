@@ -18,11 +18,8 @@ not the period, and the accepted events come out in file and row order.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,7 +45,6 @@ _CODE = {name: code for code, name in enumerate(REASONS) if name}
 _QUANTITY_CODE = len(_BEFORE_QUANTITY) - 1  # a quantity reason's code is this + its own
 MISSING, UNKNOWN = -2, -1  # reference codes that are not an index into the catalog
 _DAY_US = 86_400_000_000
-T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,7 @@ class Ingestion:
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         counts, held = dict.fromkeys(COUNTS, 0), []
-        for placed in _in_order(self._place, self._same_batches()):
+        for placed in map(self._place, self._same_batches()):
             counts = {name: counts[name] + placed.counts[name] for name in COUNTS}
             if len(placed.quarantined):
                 held.append(placed.quarantined)
@@ -134,7 +130,7 @@ class Ingestion:
         """Pass 1: each batch's event ids, hashed. Files that can be read in part
         (`only(columns)`, as sources.EventFiles) are read for their event ids alone."""
         ids = self._files.only(["event_id"]) if hasattr(self._files, "only") else self._files
-        return list(_in_order(_id_hashes, ids))
+        return [_id_hashes(raw) for raw in ids]
 
     def _copies_and_conflicts(self, hashes: list[np.ndarray]) -> _Fates:
         """Pass 2: the rows whose id may repeat, compared on their payloads."""
@@ -252,19 +248,6 @@ class _Placed:
     accepted: pd.DataFrame
     quarantined: pd.DataFrame
     counts: dict[str, int]
-
-
-def _in_order(work: Callable[[T], R], items: Iterable[T], threads: int = 2) -> Iterator[R]:
-    """work(item) for each item, results in order, `threads` items at a time: numpy and Arrow
-    release the GIL, so batches are worked on by both cores."""
-    with ThreadPoolExecutor(threads) as pool:
-        pending: deque[Future[R]] = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) > threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 class _Fates:

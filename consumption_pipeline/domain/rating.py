@@ -88,7 +88,7 @@ class _Windows:
     summaries, not the events."""
 
     _DAYS = 1 << 16  # window days from the period start, biased to allow any date
-    _FOLD_ROWS = 1 << 24  # events held before they are folded into the partial sums
+    _FOLD_ROWS = 1 << 23  # events held before they are folded into the partial sums
 
     def __init__(self, ids: _Ids, period: pd.Timestamp):
         self.ids, (self.start, self.end) = ids, period_bounds(period)
