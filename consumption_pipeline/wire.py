@@ -85,12 +85,12 @@ def to_wire(table: sa.Table, frame: pd.DataFrame, day: date, where: dict[str, st
     arrays = {}
     for name in [c.name for c in table.columns if c.name in frame.columns or c.name in fixed]:
         column = table.c[name]
-        if name not in frame.columns:
-            frame_values = pd.Series([fixed[name]]).repeat(len(frame))
-        else:
-            frame_values = frame[name]
         try:
-            arrays[name] = _to_arrow(kind_of(column), frame_values)
+            if name in frame.columns:
+                arrays[name] = _to_arrow(kind_of(column), frame[name])
+            else:  # one value for every row: converted once
+                one = _to_arrow(kind_of(column), [fixed[name]])
+                arrays[name] = one.take(np.zeros(len(frame), np.int64))
         except (TypeError, ValueError, ArithmeticError, pa.ArrowException) as error:
             raise ValueError(f"{table.name}.{name}: {error}") from error
         if name in fixed and name in frame.columns:
@@ -147,9 +147,11 @@ def _dates(values: pd.Series) -> pa.Array:
     stamps = values if pd.api.types.is_datetime64_dtype(values.dtype) else pd.to_datetime(values)
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         raise ValueError("a date must be naive, got a timezone-aware instant")
-    if (stamps.notna() & (stamps != stamps.dt.normalize())).any():
+    instants = stamps.to_numpy(dtype="datetime64[us]")
+    days = instants.astype("datetime64[D]")
+    if ((instants != days) & ~np.isnat(instants)).any():
         raise ValueError("a date must be at midnight")
-    return pa.array(stamps.to_numpy(dtype="datetime64[D]"), from_pandas=True)
+    return pa.array(days, from_pandas=True)
 
 
 # -- Arrow ("wire") to frames ----------------------------------------------------------------
