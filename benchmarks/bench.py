@@ -3,7 +3,7 @@ SQL reference computing the same ingest, token conversion and usage summaries.
 
     uv run python benchmarks/bench.py                      # 1M and 10M events
     uv run python benchmarks/bench.py --sizes 1000000      # a quick run
-    uv run python benchmarks/bench.py --sizes 100000000    # the 100M run (minutes, ~2.5 GB disk)
+    uv run python benchmarks/bench.py --sizes 100000000    # 100M (~5 min, 1.6 GB disk; DuckDB ~20 GB RAM)
     uv run python benchmarks/bench.py --dagster sqlite postgresql  # also one partition via Dagster
 
 Each side runs in its own child process so that its peak memory (RSS) is its own; the data is
