@@ -151,11 +151,17 @@ def _day_number(dates: pd.Series) -> np.ndarray:
     return np.where(dates.isna().to_numpy(), NEVER, days)
 
 
+def _ranked(state: pd.DataFrame) -> pd.DataFrame:
+    """The buckets with their place in bucket id order (the last tie-break of the draw order),
+    ranked once rather than on every day."""
+    return state.assign(bucket_seq=state["bucket_id"].rank(method="first"))
+
+
 class _Book:
     """The bucket state of one period and the ledger entries written while walking it."""
 
     def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summary_ids: np.ndarray):
-        self.state, self.start = state.reset_index(drop=True), start
+        self.state, self.start = _ranked(state.reset_index(drop=True)), start
         self.entries: list[pd.DataFrame] = []
         self.summary_ids = summary_ids  # by draw order
         self.debited = np.zeros(len(summary_ids), "int64")  # micro-units per summary
@@ -213,7 +219,7 @@ class _Book:
             granted = children["granted_micro"]
             self._log(children, day, "credit", granted, 0, granted,
                       related=rolled["bucket_id"].to_numpy())  # fmt: skip
-            self.state = pd.concat([st, children], ignore_index=True)
+            self.state = _ranked(pd.concat([st, children], ignore_index=True))
 
     def _rollover_children(
         self, parents: pd.DataFrame, moved: pd.Series, day: pd.Timestamp
@@ -274,7 +280,6 @@ class _Book:
         candidates = live.reset_index(names="pos").rename(
             columns={"usage_resource_id": "drawdown_resource_id", "asset_code": "bucket_asset"}
         )
-        candidates["bucket_seq"] = candidates["bucket_id"].rank(method="first")
         m = wanted.merge(
             candidates[["pos", "pool", "bucket_id", "account_id", "bucket_seq", "binding",
                         "bucket_asset", "priority", "valid_from", "valid_to",

@@ -268,10 +268,10 @@ def _resolve_rates(s: pd.DataFrame, ids: _Ids, catalog: Catalog) -> None:
         row_key = np.where(mine, keyed(row_owner, head_resource, head_currency), -1)
         chosen = _in_effect(key, s["window_date"], row_key, heads)
         found = np.where(found < 0, chosen, found)
-    chosen_heads = heads.reindex(found)  # -1: no row, NA columns
-    s["rate_source"] = chosen_heads["level"].to_numpy()
-    s["rate_asset_id"] = chosen_heads["asset_id"].to_numpy()
-    s["rate_effective_from"] = chosen_heads["effective_from"].to_numpy()
+    chosen = heads[["level", "asset_id", "effective_from"]].reindex(found)  # -1: none, NA
+    s["rate_source"] = chosen["level"].astype("str").array
+    s["rate_asset_id"] = chosen["asset_id"].astype("str").array
+    s["rate_effective_from"] = chosen["effective_from"].to_numpy()
 
 
 def _finish(s: pd.DataFrame, ids: _Ids) -> pd.DataFrame:
@@ -302,8 +302,7 @@ def _finish(s: pd.DataFrame, ids: _Ids) -> pd.DataFrame:
         "tokens_per_unit": from_micro(s["tokens_per_unit_micro"]).to_numpy(),
         "drawdown_quantity": from_micro(s["drawdown_micro"]).to_numpy(),
         "currency": pd.Series(text(ids.currencies, s["currency"].to_numpy()), dtype="str"),
-        "rate_source": pd.Series(s["rate_source"].to_numpy(), dtype="str"),
-        "rate_asset_id": pd.Series(s["rate_asset_id"].to_numpy(), dtype="str"),
+        "rate_source": s["rate_source"], "rate_asset_id": s["rate_asset_id"],
         "rate_effective_from": s["rate_effective_from"].to_numpy(),
         "overage_chargeable": s["overage_chargeable"].to_numpy(dtype=bool),
     })  # fmt: skip
