@@ -60,10 +60,11 @@ def draw_down(
         if day in by_day:
             book.draw(by_day[day])
         day = min([book.next_change(day, end), *(d for d in by_day if d > day)])
-    usage = rated.copy()
     debited_micro = book.debited[summaries["seq"].loc[rated.index].to_numpy()]
-    usage["debited"] = from_micro(debited_micro)
-    usage["overage"] = from_micro(to_micro(usage["drawdown_quantity"]) - debited_micro)
+    usage = rated.assign(  # the rated columns are shared, not copied
+        debited=from_micro(debited_micro),
+        overage=from_micro(to_micro(rated["drawdown_quantity"]) - debited_micro),
+    )
     return Drawdown(usage, book.ledger(period), book.balances(end), book.rollover_buckets())
 
 
@@ -105,7 +106,7 @@ def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Summaries in DOMAIN.md's draw order, each with its bucket order and rank among the
     summaries competing for the same buckets."""
     s = rated[["summary_id", "account_id", "asset_id", "drawdown_resource_id", "aggregation_period",
-               "usage_resource_id", "window_date"]].copy()  # fmt: skip
+               "usage_resource_id", "window_date"]]  # fmt: skip
     s["need"] = to_micro(rated["drawdown_quantity"]).astype("int64")
     s["asset_key"] = s["asset_id"].fillna("")
     by_asset = catalog.assets.set_index("asset_id")["drawdown_order"]
