@@ -67,11 +67,12 @@ class Lake:
         schema = empty_wire(table).schema
 
         def write(partial: str) -> None:
-            # Ids and dates repeat: dictionaries pay; numbers and instants hardly ever do.
-            dictionary = [c.name for c in table.columns if kind_of(c) in ("text", "date")
-                          and c.name not in DISTINCT_COLUMNS]  # fmt: skip
+            # Ids and dates repeat: dictionaries pay, and their min/max let readers skip row
+            # groups; for numbers, instants and unique ids neither pays for its time.
+            ids = [c.name for c in table.columns if kind_of(c) in ("text", "date")
+                   and c.name not in DISTINCT_COLUMNS]  # fmt: skip
             with self._fs.open_output_stream(partial) as sink, pq.ParquetWriter(
-                sink, schema, compression="zstd", use_dictionary=dictionary
+                sink, schema, compression="zstd", use_dictionary=ids, write_statistics=ids
             ) as writer, ThreadPoolExecutor(1) as background:
                 # A part is encoded and compressed (without the GIL) while the next is made.
                 writing = background.submit(lambda: None)
