@@ -13,8 +13,8 @@ file or the new one, never half of one. Frames come back in the boundary types o
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -71,9 +71,13 @@ class Lake:
             # groups; for numbers, instants and unique ids neither pays for its time.
             ids = [c.name for c in table.columns if kind_of(c) in ("text", "date")
                    and c.name not in DISTINCT_COLUMNS]  # fmt: skip
-            with self._fs.open_output_stream(partial) as sink, pq.ParquetWriter(
-                sink, schema, compression="zstd", use_dictionary=ids, write_statistics=ids
-            ) as writer, ThreadPoolExecutor(1) as background:
+            with (
+                self._fs.open_output_stream(partial) as sink,
+                pq.ParquetWriter(
+                    sink, schema, compression="zstd", use_dictionary=ids, write_statistics=ids
+                ) as writer,
+                ThreadPoolExecutor(1) as background,
+            ):
                 # A part is encoded and compressed (without the GIL) while the next is made.
                 writing = background.submit(lambda: None)
                 for wire in wires:

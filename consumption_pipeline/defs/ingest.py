@@ -14,7 +14,7 @@ from consumption_pipeline.defs.lineage import record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError, build_catalog
-from consumption_pipeline.domain.ingest import ingest
+from consumption_pipeline.domain.ingest import Ingested, Ingestion, concat_events
 from consumption_pipeline.quality.conservation import events_reconcile
 from consumption_pipeline.quality.inputs import check_catalog, check_name
 from consumption_pipeline.quality.outcome import Outcome
@@ -52,14 +52,16 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         period = pd.Timestamp(context.partition_key)
         catalog, catalog_checks = yield from _checked_catalog(source.catalog_files())
         files = _Counted(source.event_files())  # rows as read: the reconciliation's own count
-        result = ingest(files, catalog, period, source.billing_timezone)
-        reconciliation = pd.DataFrame([result.reconciliation])
-        written = {
-            "usage_events": result.usage_events, "quarantined_events": result.quarantined_events,
-            "ingest_reconciliation": reconciliation,
-        }  # fmt: skip
-        warehouse.open().replace_period(context.partition_key, written)
-        record_lineage(context, source, warehouse, written)
+        run = Ingestion(files, catalog, period, source.billing_timezone)
+        store, accepted = warehouse.open(), []
+        # Accepted events go to the lake batch by batch as they are placed (and are kept for the
+        # checks); then the SQL tables, in one transaction.
+        store.write_batches(context.partition_key, "usage_events", _kept(run, accepted))
+        result = Ingested(concat_events(accepted), run.quarantined_events, run.reconciliation)
+        sql = {"quarantined_events": result.quarantined_events,
+               "ingest_reconciliation": pd.DataFrame([result.reconciliation])}  # fmt: skip
+        store.replace_period(context.partition_key, sql)
+        record_lineage(context, source, store, {"usage_events": result.usage_events, **sql})
         reasons = result.quarantined_events["reason"].value_counts().to_dict()
         yield dg.MaterializeResult(asset_key="usage_events", metadata=table_metadata(
             result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()}))  # fmt: skip
@@ -75,6 +77,12 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         yield check_result("quarantined_events", outcome, blocking=False)
 
     return ingest_events
+
+
+def _kept(batches: Iterable[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for batch in batches:
+        kept.append(batch)
+        yield batch
 
 
 class _Counted:

@@ -50,7 +50,9 @@ def draw_down(
     )
     book = _Book(state, start, summaries["summary_id"].to_numpy())
     # The draw needs numbers only: texts would be copied with every day's rows.
-    drawing = summaries[["seq", "pool", "asset_code", "need", "rank", "bucket_order", "window_date"]]
+    drawing = summaries[
+        ["seq", "pool", "asset_code", "need", "rank", "bucket_order", "window_date"]
+    ]
     by_day = dict(list(drawing.groupby("window_date")))
     # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
     day = start

@@ -59,11 +59,11 @@ def ingest(
 ) -> Ingested:
     """Accept, deduplicate and quarantine the events of `period` (its month) from raw files."""
     run = Ingestion(files, catalog, period, timezone)
-    usage_events = _concat(list(run))
+    usage_events = concat_events(list(run))
     return Ingested(usage_events, run.quarantined_events, run.reconciliation)
 
 
-def _concat(batches: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_events(batches: list[pd.DataFrame]) -> pd.DataFrame:
     """Accepted batches as one frame; categorical columns stay categorical."""
     if not batches:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EMPTY.items()})
@@ -145,7 +145,6 @@ class Ingestion:
                 rows.append(events.payloads(self._catalog).assign(batch=number, row=chosen))
         return _Fates.resolve(pd.concat(rows, ignore_index=True))
 
-
     def _same_batches(self) -> Iterator[tuple[int, pd.DataFrame]]:
         """The batches again, numbered; a file that changed since pass 1 stops the ingest."""
         number = -1
@@ -226,7 +225,9 @@ class _Events:
         for column in REFERENCES:
             out[column] = catalog.categorical(column, self.references[column][0][rows])
         out["quantity"] = self.micro[rows] / MICRO
-        out["occurred_at"] = pd.Series(self.instants[rows].view("datetime64[us]")).dt.tz_localize("UTC")
+        out["occurred_at"] = pd.Series(self.instants[rows].view("datetime64[us]")).dt.tz_localize(
+            "UTC"
+        )
         out["usage_date"] = (self.days[rows] * _DAY_US).astype("datetime64[us]")
         out["source_file"] = _take(self.raw["source_file"], rows)
         out["row_number"] = self.raw["row_number"].to_numpy()[rows].astype("int64")
@@ -357,7 +358,9 @@ def _take(values: pd.Series, rows: np.ndarray) -> pd.Categorical:
 
 
 def _maybe_space(byte: np.ndarray) -> np.ndarray:
-    return (byte == 32) | ((byte >= 9) & (byte <= 13)) | ((byte >= 28) & (byte <= 31)) | (byte >= 128)
+    return (
+        (byte == 32) | ((byte >= 9) & (byte <= 13)) | ((byte >= 28) & (byte <= 31)) | (byte >= 128)
+    )
 
 
 def _clean(values: pd.Series) -> pd.Series:

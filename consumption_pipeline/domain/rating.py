@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,7 +22,12 @@ from consumption_pipeline.domain.quantities import MICRO, from_micro, to_micro
 
 LEVELS = ["asset", "account", "price_book"]  # the first in effect wins
 RATED_FROM = [  # the columns of usage_events that rating reads
-    "account_id", "asset_id", "usage_resource_id", "quantity", "usage_date"]
+    "account_id",
+    "asset_id",
+    "usage_resource_id",
+    "quantity",
+    "usage_date",
+]
 
 
 class RatingError(ValueError):
@@ -189,7 +193,8 @@ def _convert_to_tokens(s: pd.DataFrame, ids: _Ids, catalog: Catalog) -> None:
     if (chosen >= 0).any():
         converted = chosen >= 0
         s.loc[converted, "drawdown_micro"] = _multiply_half_up(
-            s.loc[converted, "consumption_micro"], pd.Series(tpu[converted], index=s.index[converted])
+            s.loc[converted, "consumption_micro"],
+            pd.Series(tpu[converted], index=s.index[converted]),
         )
 
 
@@ -288,7 +293,9 @@ def _finish(s: pd.DataFrame, ids: _Ids) -> pd.DataFrame:
     days, day = np.unique(s["window_start"].to_numpy(), return_inverse=True)
     dated = text(pd.Index(pd.DatetimeIndex(days).strftime("%Y-%m-%d")), day)
     bar, dash = pa.scalar("|", pa.large_string()), pa.scalar("-", pa.large_string())
-    summary_id = pc.binary_join_element_wise(account, pc.fill_null(asset, dash), resource, dated, bar)
+    summary_id = pc.binary_join_element_wise(
+        account, pc.fill_null(asset, dash), resource, dated, bar
+    )
     return pd.DataFrame({
         "summary_id": pd.Series(summary_id, dtype="str"),
         "account_id": pd.Series(account, dtype="str"), "asset_id": pd.Series(asset, dtype="str"),

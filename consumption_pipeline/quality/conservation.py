@@ -58,7 +58,7 @@ def drawdown_conserved(usage_summaries: pd.DataFrame, ledger: pd.DataFrame) -> O
     # Summary ids numbered once for both tables: the debits are summed per number.
     codes = pd.factorize(pd.concat([s["summary_id"], debits["summary_id"]], ignore_index=True))[0]
     per_summary = np.zeros(codes.max() + 2 if len(codes) else 1, "int64")  # last: no id
-    np.add.at(per_summary, codes[len(s):], to_micro(debits["quantity"]).to_numpy(dtype="int64"))
+    np.add.at(per_summary, codes[len(s) :], to_micro(debits["quantity"]).to_numpy(dtype="int64"))
     booked = pd.Series(per_summary[codes[: len(s)]])
     checks = [
         (drawdown != debited + overage, "drawdown quantity = debited + overage"),
