@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -148,9 +149,31 @@ def _trimmed(values: pd.Series) -> pd.Series:
 def lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
     """`keys.map(table)`, looking each distinct key up once: events and summaries repeat a few
     thousand ids millions of times, and mapping every row through an index costs seconds."""
-    codes, distinct = pd.factorize(keys)
+    codes, distinct = distinct_codes(keys)
     found = pd.Series(distinct).map(table).array
     return pd.Series(found.take(codes, allow_fill=True), index=keys.index)
+
+
+def distinct_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's place among the column's distinct values (-1 where missing), and those values:
+    a categorical's own codes, else the values factorized."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, distinct = pd.factorize(values)
+    return codes, pd.Index(distinct)
+
+
+class CatalogIds:
+    """The catalog's ids as indexes: the stages that handle millions of events carry int codes
+    into them, not texts."""
+
+    def __init__(self, catalog: Catalog):
+        self.accounts = pd.Index(catalog.accounts["account_id"], dtype="str")
+        self.assets = pd.Index(catalog.assets["asset_id"], dtype="str")
+        self.resources = pd.Index(catalog.resources["usage_resource_id"], dtype="str")
+        self.of_column = {"account_id": self.accounts, "asset_id": self.assets,
+                          "usage_resource_id": self.resources}  # fmt: skip
+        self.owner = self.accounts.get_indexer(catalog.assets["account_id"])  # each asset's
 
 
 def build_catalog(files: dict[str, pd.DataFrame]) -> Catalog:

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, CatalogIds, distinct_codes
 from consumption_pipeline.domain.hashing import NULL_HASH, Among, repeated_hashes, text_hashes
 from consumption_pipeline.domain.quantities import MICRO, QUANTITY_REASONS, quantity_codes
 
@@ -91,7 +91,7 @@ class Ingestion:
         self, files: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
     ):
         self._files = list(files) if iter(files) is files else files
-        self._catalog = _References(catalog)
+        self._catalog = CatalogIds(catalog)
         self._period = np.datetime64(pd.Timestamp(period).to_period("M").to_timestamp(), "M")
         self._timezone = timezone
         hashes = self._id_hashes()
@@ -124,7 +124,7 @@ class Ingestion:
                   "duplicates": int((mine & duplicate).sum()),
                   "quarantined": int(quarantined.sum()), "other_periods": int((~mine).sum())}  # fmt: skip
         return _Placed(events.accepted(accepted, self._catalog),
-                       events.quarantined(quarantined, self._catalog), counts)  # fmt: skip
+                       events.quarantined(quarantined), counts)  # fmt: skip
 
     def _id_hashes(self) -> list[np.ndarray]:
         """Pass 1: each batch's event ids, hashed. Files that can be read in part
@@ -142,7 +142,7 @@ class Ingestion:
             chosen = among.rows(hashes[number])
             if len(chosen):
                 events = _parse(raw.iloc[chosen], self._timezone, self._catalog)
-                rows.append(events.payloads(self._catalog).assign(batch=number, row=chosen))
+                rows.append(events.payloads().assign(batch=number, row=chosen))
         return _Fates.resolve(pd.concat(rows, ignore_index=True))
 
     def _same_batches(self) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -154,22 +154,6 @@ class Ingestion:
             yield number, raw
         if number + 1 != len(self._rows):
             raise IngestError("the event files changed while they were read: ingest again")
-
-
-class _References:
-    """The catalog's ids as indexes: events carry int codes, not text, through the ingest."""
-
-    def __init__(self, catalog: Catalog):
-        self.values = {
-            "account_id": pd.Index(catalog.accounts["account_id"], dtype="str"),
-            "asset_id": pd.Index(catalog.assets["asset_id"], dtype="str"),
-            "usage_resource_id": pd.Index(catalog.resources["usage_resource_id"], dtype="str"),
-        }
-        owners = catalog.assets["account_id"]
-        self.asset_owner = self.values["account_id"].get_indexer(owners).astype(np.int32)
-
-    def categorical(self, column: str, codes: np.ndarray) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.maximum(codes, -1), categories=self.values[column])
 
 
 @dataclass
@@ -195,9 +179,9 @@ class _Events:
         """Give `reason` to the chosen rows that have none yet."""
         self.reason[rows & (self.reason == 0)] = _CODE[reason]
 
-    def check_references(self, catalog: _References) -> None:
+    def check_references(self, catalog: CatalogIds) -> None:
         account, asset, resource = (self.references[c][0] for c in REFERENCES)
-        owner = catalog.asset_owner[np.maximum(asset, 0)] if len(catalog.asset_owner) else asset
+        owner = np.append(catalog.owner, -1)[np.maximum(asset, -1)]  # -1: no asset
         self.mark(account == UNKNOWN, "unknown_account")
         self.mark(resource == UNKNOWN, "unknown_usage_resource")
         self.mark(asset == UNKNOWN, "unknown_asset")
@@ -210,7 +194,7 @@ class _Events:
         _, values, places = self.references[column]
         return pd.Series(values.array.take(places[rows], allow_fill=True), dtype="str")
 
-    def payloads(self, catalog: _References) -> pd.DataFrame:
+    def payloads(self) -> pd.DataFrame:
         """What copies of an id are compared on: values where they parse, raw text where not."""
         every = np.ones(len(self), bool)
         frame = pd.DataFrame({c: self.text(c, every) for c in ID_COLUMNS})
@@ -220,10 +204,11 @@ class _Events:
         frame["malformed"] = self.reason == _CODE["malformed_row"]
         return frame.fillna({"quantity_unparsed": "", "occurred_unparsed": ""})
 
-    def accepted(self, rows: np.ndarray, catalog: _References) -> pd.DataFrame:
+    def accepted(self, rows: np.ndarray, catalog: CatalogIds) -> pd.DataFrame:
         out = {"event_id": self.text("event_id", rows)}
         for column in REFERENCES:
-            out[column] = catalog.categorical(column, self.references[column][0][rows])
+            codes = np.maximum(self.references[column][0][rows], -1)  # missing: NA
+            out[column] = pd.Categorical.from_codes(codes, categories=catalog.of_column[column])
         out["quantity"] = self.micro[rows] / MICRO
         out["occurred_at"] = pd.Series(self.instants[rows].view("datetime64[us]")).dt.tz_localize(
             "UTC"
@@ -233,7 +218,7 @@ class _Events:
         out["row_number"] = self.raw["row_number"].to_numpy()[rows].astype("int64")
         return pd.DataFrame(out)
 
-    def quarantined(self, rows: np.ndarray, catalog: _References) -> pd.DataFrame:
+    def quarantined(self, rows: np.ndarray) -> pd.DataFrame:
         out = {c: self.text(c, rows) for c in ID_COLUMNS}
         out["quantity"] = _as_text(self.raw["quantity"][rows]).array
         out["occurred_at"] = _as_text(self.raw["occurred_at"][rows]).array
@@ -293,7 +278,7 @@ def _id_hashes(raw: pd.DataFrame) -> np.ndarray:
     return hashes
 
 
-def _parse(raw: pd.DataFrame, timezone: str, catalog: _References) -> _Events:
+def _parse(raw: pd.DataFrame, timezone: str, catalog: CatalogIds) -> _Events:
     raw = raw.reset_index(drop=True)
     micro, quantity_code = quantity_codes(raw["quantity"])
     instants = _instants(raw["occurred_at"])
@@ -305,7 +290,7 @@ def _parse(raw: pd.DataFrame, timezone: str, catalog: _References) -> _Events:
     # Rows that could not be read have no trustworthy date: they belong to no single period.
     period[time_bad | malformed] = np.datetime64("NaT")
     event_id = _stripped(raw["event_id"])
-    references = {c: _codes(raw[c], catalog.values[c]) for c in REFERENCES}
+    references = {c: _codes(raw[c], catalog.of_column[c]) for c in REFERENCES}
     missing_time = time_bad & _blank(raw["occurred_at"], time_bad)
     quantity_bad = quantity_code > 0
     reasons = [
@@ -372,10 +357,7 @@ def _clean(values: pd.Series) -> pd.Series:
 def _codes(values: pd.Series, known: pd.Index) -> tuple[np.ndarray, pd.Index, np.ndarray]:
     """An id column as codes into `known` (UNKNOWN if not there, MISSING if blank), with its
     distinct stripped values and each row's place among them (for the text of a few rows)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        places, distinct = values.cat.codes.to_numpy(), values.cat.categories
-    else:
-        places, distinct = pd.factorize(values)
+    places, distinct = distinct_codes(values)
     cleaned = _clean(pd.Series(distinct))
     lut = np.append(known.get_indexer(cleaned), MISSING).astype(np.int32)
     lut[:-1][cleaned.isna().to_numpy()] = MISSING

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumption_pipeline.domain.calendar import period_bounds
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, CatalogIds, distinct_codes
 from consumption_pipeline.domain.quantities import MICRO, from_micro, to_micro
 
 LEVELS = ["asset", "account", "price_book"]  # the first in effect wins
@@ -49,15 +49,13 @@ def rate_usage(
     return _finish(summaries, ids)
 
 
-class _Ids:
-    """The catalog's ids as indexes: summaries carry int codes into them until `_finish`."""
+class _Ids(CatalogIds):
+    """The catalog's ids and the resource settings rating needs, by index: summaries carry int
+    codes until `_finish`."""
 
     def __init__(self, catalog: Catalog):
-        self.accounts = pd.Index(catalog.accounts["account_id"], dtype="str")
-        self.assets = pd.Index(catalog.assets["asset_id"], dtype="str")
+        super().__init__(catalog)
         resources = catalog.resources
-        self.resources = pd.Index(resources["usage_resource_id"], dtype="str")
-        self.owner = self.accounts.get_indexer(catalog.assets["account_id"])
         self.currencies = pd.Index(catalog.accounts["currency"].unique(), dtype="str")
         self.currency = self.currencies.get_indexer(catalog.accounts["currency"])
         self.token = self.resources.get_indexer(resources["token_resource_id"])
@@ -69,13 +67,8 @@ class _Ids:
     def codes(self, values: pd.Series, column: str, optional: bool = False) -> np.ndarray:
         """Each row's index among the catalog's ids (-1 for a missing optional id), looking each
         distinct value up once."""
-        known = {"account_id": self.accounts, "asset_id": self.assets,
-                 "usage_resource_id": self.resources}[column]  # fmt: skip
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            places, distinct = values.cat.codes.to_numpy(), values.cat.categories
-        else:
-            places, distinct = pd.factorize(values)
-        codes = np.append(known.get_indexer(distinct), -1)[places]
+        places, distinct = distinct_codes(values)
+        codes = np.append(self.of_column[column].get_indexer(distinct), -1)[places]
         unknown = (codes < 0) & (places >= 0 if optional else True)
         if unknown.any():
             value = values[unknown].iloc[0]
