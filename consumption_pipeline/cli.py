@@ -170,12 +170,13 @@ def invoice_summary(warehouse_url: str, periods: list[str]) -> str:
         return "no invoice lines"
     lines["period"] = pd.to_datetime(lines["period"]).dt.strftime("%Y-%m")
     rows = [f"{'period':<8} {'account':<16} {'lines':>5} {'amount':>16} {'currency':<8} status"]
-    grouped = lines.groupby(["period", "account_id", "currency", "status"], sort=True)
-    for (period, account, currency, status), group in grouped:
-        amount = round_money(sum(group["amount"]), currency)
-        rows.append(
-            f"{period:<8} {account:<16} {len(group):>5} {amount:>16,} {currency:<8} {status}"
-        )
+    keys = ["period", "account_id", "currency", "status"]
+    totals = lines.groupby(keys, sort=True)["amount"].agg(["size", "sum"])
+    for (period, account, currency, status), count, total in zip(
+        totals.index, totals["size"], totals["sum"], strict=True
+    ):
+        amount = round_money(total, currency)
+        rows.append(f"{period:<8} {account:<16} {count:>5} {amount:>16,} {currency:<8} {status}")
     return "\n".join(rows)
 
 

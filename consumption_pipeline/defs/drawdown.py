@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.lineage import output_digests, record_lineage, while_writing
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.partitions import previous_period
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
@@ -45,28 +45,30 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         )
         carried = carried_buckets(store, period)
         result = draw_down(rated, buckets, carried, source.catalog(), period)
+        written = {
+            "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
+            "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
+        }  # fmt: skip
+        ledger = result.entitlement_ledger
+
+        def verify():
+            return output_digests(written), [
+                drawdown_conserved(result.usage_summaries, ledger),
+                bucket_balances_conserved(result.bucket_balances, ledger, carried),
+            ]
+
         # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
-        store.replace_period(context.partition_key, {
-            "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
-            "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
-        }, where={"entitlement_buckets": {"origin": "rollover"}})  # fmt: skip
-        record_lineage(context, source, store, {
-            "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
-            "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
-        })  # fmt: skip
+        digests, (conserved, balanced) = while_writing(verify, lambda: store.replace_period(
+            context.partition_key, written, where={"entitlement_buckets": {"origin": "rollover"}}))  # fmt: skip
+        record_lineage(context, source, store, written, outputs=digests)
         overage = result.usage_summaries["overage"].sum()
         yield dg.MaterializeResult(asset_key="usage_summaries", metadata=table_metadata(
             result.usage_summaries, total_overage=float(overage)))  # fmt: skip
-        yield dg.MaterializeResult(
-            asset_key="entitlement_ledger", metadata=table_metadata(result.entitlement_ledger)
-        )
+        yield dg.MaterializeResult(asset_key="entitlement_ledger", metadata=table_metadata(ledger))
         yield dg.MaterializeResult(asset_key="bucket_balances", metadata=table_metadata(
             result.bucket_balances, rollover_buckets=len(result.rollover_buckets)))  # fmt: skip
-        ledger = result.entitlement_ledger
-        yield check_result("usage_summaries", drawdown_conserved(result.usage_summaries, ledger),
-                           blocking=True)  # fmt: skip
-        yield check_result("bucket_balances", bucket_balances_conserved(
-            result.bucket_balances, ledger, carried), blocking=True)  # fmt: skip
+        yield check_result("usage_summaries", conserved, blocking=True)
+        yield check_result("bucket_balances", balanced, blocking=True)
 
     return drawdown
 

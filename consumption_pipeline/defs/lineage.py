@@ -11,7 +11,10 @@ uses and the digests of the upstream rows it read.
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -24,6 +27,8 @@ from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import REQUIRED
 from consumption_pipeline.tables import TABLES
 from consumption_pipeline.warehouse import Warehouse
+
+T = TypeVar("T")
 
 # The rows each step reads from the warehouse: (step that wrote them, table, period offset).
 STEP_READS: dict[str, list[tuple[str, str, int]]] = {
@@ -50,19 +55,34 @@ STEP_READS: dict[str, list[tuple[str, str, int]]] = {
 READS_EVENTS = set(STEP_READS) - {"entitlement_buckets"}
 
 
+def output_digests(written: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """The digest of each table a step writes (fingerprints.frame_digest)."""
+    return {name: fingerprints.frame_digest(frame, TABLES[name]) for name, frame in written.items()}
+
+
+def while_writing(work: Callable[[], T], write: Callable[[], None]) -> T:
+    """`work` (digests and checks of the frames being written) in a worker thread while `write`
+    runs: a bulk write mostly waits on the database, so the work costs little wall time. The
+    frames must not change meanwhile. Returns work's result; an error of `write` comes first."""
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(work)
+        write()
+        return done.result()
+
+
 def record_lineage(
     context: dg.AssetExecutionContext,
     source: SourceDirectory,
     warehouse: Warehouse | WarehouseResource,
     written: dict[str, pd.DataFrame],
     extra_inputs: dict[str, str] | None = None,
+    outputs: dict[str, str] | None = None,
 ) -> None:
-    """Record the run, inputs, code version and row counts of the tables this step just wrote."""
+    """Record the run, inputs, code version and row counts of the tables this step just wrote
+    (`outputs`: their digests, if already computed)."""
     store = warehouse.open() if isinstance(warehouse, WarehouseResource) else warehouse
     step, period = context.assets_def.node_def.name, context.partition_key
-    outputs = {
-        name: fingerprints.frame_digest(frame, TABLES[name]) for name, frame in written.items()
-    }
+    outputs = output_digests(written) if outputs is None else outputs
     inputs = {**_source_inputs(source, step), **_upstream_inputs(store, step, period),
               **(extra_inputs or {})}  # fmt: skip
     inputs["events"] = outputs.get("usage_events") or (
