@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.lineage import output_digests, record_lineage, while_writing
+from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.partitions import previous_period
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
@@ -51,14 +51,12 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         }  # fmt: skip
         ledger = result.entitlement_ledger
 
-        def verify():
-            return output_digests(written), [
-                drawdown_conserved(result.usage_summaries, ledger),
-                bucket_balances_conserved(result.bucket_balances, ledger, carried),
-            ]
+        def digest_and_check():
+            return output_digests(written), drawdown_conserved(result.usage_summaries, ledger), (
+                bucket_balances_conserved(result.bucket_balances, ledger, carried))  # fmt: skip
 
         # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
-        digests, (conserved, balanced) = while_writing(verify, lambda: store.replace_period(
+        _, (digests, conserved, balanced) = alongside(digest_and_check, lambda: store.replace_period(
             context.partition_key, written, where={"entitlement_buckets": {"origin": "rollover"}}))  # fmt: skip
         record_lineage(context, source, store, written, outputs=digests)
         overage = result.usage_summaries["overage"].sum()

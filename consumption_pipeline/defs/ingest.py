@@ -10,7 +10,7 @@ from collections.abc import Generator, Iterable, Iterator
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError, build_catalog
@@ -60,18 +60,22 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         result = Ingested(concat_events(accepted), run.quarantined_events, run.reconciliation)
         sql = {"quarantined_events": result.quarantined_events,
                "ingest_reconciliation": pd.DataFrame([result.reconciliation])}  # fmt: skip
-        store.replace_period(context.partition_key, sql)
-        record_lineage(context, source, store, {"usage_events": result.usage_events, **sql})
+        written = {"usage_events": result.usage_events, **sql}
+
+        def write_and_check() -> list[Outcome]:
+            store.replace_period(context.partition_key, sql)
+            return [*catalog_checks, accepted_usage(result.usage_events, catalog, period),
+                    events_reconcile(files.rows, result.usage_events, result.quarantined_events,
+                                     result.reconciliation)]  # fmt: skip
+
+        outcomes, digests = alongside(lambda: output_digests(written), write_and_check)
+        record_lineage(context, source, store, written, outputs=digests)
         reasons = result.quarantined_events["reason"].value_counts().to_dict()
         yield dg.MaterializeResult(asset_key="usage_events", metadata=table_metadata(
             result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()}))  # fmt: skip
         yield dg.MaterializeResult(asset_key="quarantined_events", metadata=table_metadata(
             result.quarantined_events, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
-        for outcome in [
-            *catalog_checks, accepted_usage(result.usage_events, catalog, period),
-            events_reconcile(files.rows, result.usage_events, result.quarantined_events,
-                             result.reconciliation),
-        ]:  # fmt: skip
+        for outcome in outcomes:
             yield check_result("usage_events", outcome, blocking=True)
         outcome = quarantine_explained(result.quarantined_events)
         yield check_result("quarantined_events", outcome, blocking=False)

@@ -28,7 +28,7 @@ from consumption_pipeline.domain.catalog import REQUIRED
 from consumption_pipeline.tables import TABLES
 from consumption_pipeline.warehouse import Warehouse
 
-T = TypeVar("T")
+T, U = TypeVar("T"), TypeVar("U")
 
 # The rows each step reads from the warehouse: (step that wrote them, table, period offset).
 STEP_READS: dict[str, list[tuple[str, str, int]]] = {
@@ -60,14 +60,14 @@ def output_digests(written: dict[str, pd.DataFrame]) -> dict[str, str]:
     return {name: fingerprints.frame_digest(frame, TABLES[name]) for name, frame in written.items()}
 
 
-def while_writing(work: Callable[[], T], write: Callable[[], None]) -> T:
-    """`work` (digests and checks of the frames being written) in a worker thread while `write`
-    runs: a bulk write mostly waits on the database, so the work costs little wall time. The
-    frames must not change meanwhile. Returns work's result; an error of `write` comes first."""
+def alongside(work: Callable[[], T], main: Callable[[], U]) -> tuple[U, T]:
+    """`main` here and `work` (a step's digests) in a worker thread at the same time: a bulk
+    write mostly waits on the database, and numpy and Arrow let go of the interpreter, so the two
+    share the cores. The frames must not change meanwhile. An error of `main` comes first."""
     with ThreadPoolExecutor(1) as pool:
         done = pool.submit(work)
-        write()
-        return done.result()
+        result = main()
+        return result, done.result()
 
 
 def record_lineage(

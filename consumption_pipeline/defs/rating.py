@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.rating import RATED_FROM, rate_usage
@@ -24,8 +24,10 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         store = warehouse.open()
         events = store.read_batches("usage_events", context.partition_key, RATED_FROM)
         rated = rate_usage(events, source.catalog(), pd.Timestamp(context.partition_key))
-        store.replace_period(context.partition_key, {"rated_usage": rated})
-        record_lineage(context, source, store, {"rated_usage": rated})
+        written = {"rated_usage": rated}
+        _, digests = alongside(lambda: output_digests(written),
+                               lambda: store.replace_period(context.partition_key, written))  # fmt: skip
+        record_lineage(context, source, store, written, outputs=digests)
         previous = store.read_period("rated_usage", _previous(context.partition_key))
         outcome = volume_anomalies(rated, previous, source.anomaly_factor)
         return dg.MaterializeResult(metadata=table_metadata(rated),

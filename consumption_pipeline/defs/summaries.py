@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline.defs.lineage import record_lineage
+from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.summaries import SUMMARIZED, summarize
@@ -34,13 +34,13 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         usage = store.read_period("usage_summaries", context.partition_key, columns=SUMMARIZED)
         period = pd.Timestamp(context.partition_key)
         result = summarize(usage, source.catalog(), period, source.today(), source.grace_days)
+        written = {"ratable_summaries": result.ratable_summaries,
+                   "liable_summaries": result.liable_summaries}  # fmt: skip
         # Only the usage lines: adjustment lines booked here by restatements of closed periods stay.
-        store.replace_period(context.partition_key, {
-            "ratable_summaries": result.ratable_summaries, "liable_summaries": result.liable_summaries,
-        }, where={"ratable_summaries": {"line_type": "usage"}, "liable_summaries": {"line_type": "usage"}})  # fmt: skip
-        record_lineage(context, source, store, {
-            "ratable_summaries": result.ratable_summaries, "liable_summaries": result.liable_summaries,
-        })  # fmt: skip
+        _, digests = alongside(lambda: output_digests(written), lambda: store.replace_period(
+            context.partition_key, written, where={"ratable_summaries": {"line_type": "usage"},
+                                                   "liable_summaries": {"line_type": "usage"}}))  # fmt: skip
+        record_lineage(context, source, store, written, outputs=digests)
         liable = result.liable_summaries
         totals = liable.groupby("currency")["amount"].sum()
         yield dg.MaterializeResult(

@@ -8,7 +8,7 @@ import pytest
 from consumption_pipeline.audit import runs
 from consumption_pipeline.audit.fingerprints import code_version, file_digest, frame_digest
 from consumption_pipeline.definitions import BILLING_JOB, defs
-from consumption_pipeline.defs.lineage import while_writing
+from consumption_pipeline.defs.lineage import alongside
 from consumption_pipeline.domain.catalog import REQUIRED
 from consumption_pipeline.settings import DEFAULT_SOURCE
 from consumption_pipeline.tables import TABLES
@@ -82,18 +82,11 @@ def test_the_audit_assets_are_defined_where_analysts_and_the_billing_job_find_th
     assert config.fields["account_id"].is_required and not config.fields["asset_id"].is_required
 
 
-def test_work_alongside_a_write_returns_its_result_and_a_failed_write_is_not_hidden():
-    order = []
-
-    def work():
-        order.append("work")
-        return 42
-
-    assert while_writing(work, lambda: order.append("write")) == 42
-    assert sorted(order) == ["work", "write"]
+def test_work_alongside_the_main_part_returns_both_results_and_a_main_error_is_not_hidden():
+    assert alongside(lambda: "digests", lambda: "checks") == ("checks", "digests")
 
     def failing_write():
         raise RuntimeError("database gone")
 
     with pytest.raises(RuntimeError, match="database gone"):
-        while_writing(work, failing_write)
+        alongside(lambda: "digests", failing_write)
