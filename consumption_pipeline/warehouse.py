@@ -19,10 +19,10 @@ INT        int64 (or pandas ``Int64``)    int64; ``Int64`` when a NULL is presen
 Every frame is converted to Arrow (vectorized) before the transaction opens, so a bad frame never
 touches the database. PostgreSQL then loads it with COPY ... FORMAT csv (Arrow's CSV writer quotes
 every string and leaves NULL unquoted, which is exactly how COPY tells '' from NULL) and reads it
-back the same way. SQLite stores dates as 'YYYY-MM-DD' text, instants as
-'YYYY-MM-DD HH:MM:SS.ffffffZ' text (fixed width, so text order is time order) and NUMERIC as REAL:
-quantities and money are exact there only to 15 significant digits; PostgreSQL keeps NUMERIC(28,6).
-Row order of reads is not guaranteed.
+back the same way. SQLite takes and gives whole tables through a staging file (staging.py). It
+stores dates as 'YYYY-MM-DD' text, instants as 'YYYY-MM-DD HH:MM:SS.ffffffZ' text (fixed width,
+so text order is time order) and NUMERIC as REAL: quantities and money are exact there only to
+15 significant digits; PostgreSQL keeps NUMERIC(28,6). Row order of reads is not guaranteed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import contextlib
 import io
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from consumption_pipeline.lake import Lake
 from consumption_pipeline.settings import PROJECT_ROOT
+from consumption_pipeline.staging import SCHEMA, attached, stage, staging_file, unstage
 from consumption_pipeline.tables import LAKE_TABLES, TABLES, metadata
 from consumption_pipeline.wire import (
     ARROW,
@@ -102,13 +103,13 @@ class Warehouse:
         }
         for name in LAKE_TABLES & set(wires):
             self.lake.replace_period(name, period, wires.pop(name), where.get(name))
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, self._inserting(conn, wires) as insert, conn.begin():
             for name, wire in wires.items():
                 table = TABLES[name]
                 matching = [table.c[c] == value for c, value in where.get(name, {}).items()]
                 conn.execute(table.delete().where(table.c.period == day, *matching))
                 if wire.num_rows:
-                    (self._copy_in if self._postgres else self._insert_many)(conn, name, wire)
+                    insert(conn, name, wire)
 
     def write_batches(self, period: str, table: str, frames: Iterable[pd.DataFrame]) -> None:
         """Replace a lake table's rows of `period` with `frames`, each converted and written as
@@ -168,7 +169,7 @@ class Warehouse:
         if any(not values for values in filters.values()):
             return to_frame(table, empty_wire(table))
         placeholder = "%s" if self._postgres else "?"
-        selected = ", ".join(self._quote(c.name) for c in table.columns)
+        selected = ", ".join(self._selected(c) for c in table.columns)
         conditions = " AND ".join(
             f"{self._quote(c)} IN ({', '.join([placeholder] * len(vs))})"
             for c, vs in filters.items()
@@ -180,6 +181,13 @@ class Warehouse:
                 conn, table, sql, params
             )
         return to_frame(table, wire)
+
+    def _selected(self, column: sa.Column) -> str:
+        name = self._quote(column.name)
+        if self._postgres or kind_of(column) not in ("quantity", "money"):
+            return name
+        # SQLite keeps a whole NUMERIC as an INTEGER: one type per column for the staging read.
+        return f"CAST({name} AS REAL) AS {name}"
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -194,14 +202,24 @@ class Warehouse:
                 pacsv.write_csv(batch, sink, options)
                 cursor.copy_expert(sql, pa.BufferReader(sink.getvalue()), size=1 << 20)
 
-    def _insert_many(self, conn: sa.Connection, name: str, wire: pa.Table) -> None:
+    @contextlib.contextmanager
+    def _inserting(self, conn: sa.Connection, wires: dict[str, pa.Table]) -> Iterator[Callable]:
+        """How rows go in: COPY on PostgreSQL; on SQLite, from a staging file (staging.py) that
+        holds every table to insert and stays attached until the transaction is over."""
+        if self._postgres:
+            yield self._copy_in
+            return
+        with staging_file() as path:
+            stage(path, {name: _sqlite_wire(wire) for name, wire in wires.items() if wire.num_rows})
+            with attached(conn.connection.dbapi_connection, path):
+                yield self._insert_staged
+
+    def _insert_staged(self, conn: sa.Connection, name: str, wire: pa.Table) -> None:
         columns = ", ".join(self._quote(c) for c in wire.column_names)
-        marks = ", ".join("?" * wire.num_columns)
-        sql = f"INSERT INTO {self._quote(name)} ({columns}) VALUES ({marks})"
-        values = [_sqlite_values(wire.column(i)) for i in range(wire.num_columns)]
-        cursor = conn.connection.dbapi_connection.cursor()  # same connection: same transaction
-        with _driver_errors(self.engine, sql):
-            cursor.executemany(sql, zip(*values, strict=True))
+        table = self._quote(name)
+        conn.exec_driver_sql(
+            f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM {SCHEMA}.{table}"
+        )
 
 
 def default_lake(url: str) -> str:
@@ -363,14 +381,22 @@ def _utc_text(instants: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(naive, "Z", "")
 
 
-def _sqlite_values(values: pa.ChunkedArray) -> list:
+def _sqlite_wire(wire: pa.Table) -> pa.Table:
+    """The columns as SQLite keeps them: dates and instants as text, money as REAL, booleans as
+    integers."""
+    return pa.table({name: _sqlite_values(wire.column(name)) for name in wire.column_names})
+
+
+def _sqlite_values(values: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_date32(values.type):
-        return values.cast(pa.string()).to_pylist()  # '2026-10-01'
+        return values.cast(pa.string())  # '2026-10-01'
     if pa.types.is_timestamp(values.type):
-        return _utc_text(values).to_pylist()
-    if pa.types.is_decimal(values.type):
-        return [None if v is None else float(v) for v in values.to_pylist()]  # few rows
-    return values.to_pylist()
+        return _utc_text(values)
+    if pa.types.is_decimal(values.type):  # few rows; Python's float() rounds correctly
+        return pa.array([None if v is None else float(v) for v in values.to_pylist()])
+    if pa.types.is_boolean(values.type):
+        return values.cast(pa.int64())
+    return values
 
 
 # -- Arrow ("wire") to SQL results -----------------------------------------------------------
@@ -409,20 +435,17 @@ _SQLITE_ARROW: dict[Kind, pa.DataType] = {
 
 
 def _select_sqlite(conn: sa.Connection, table: sa.Table, sql: str, params: list) -> pa.Table:
-    cursor = conn.connection.dbapi_connection.cursor()
-    rows = cursor.execute(sql, params).fetchall()
-    # The row tuples go to Arrow in one call (C++): twice as fast as transposing them in Python.
+    with staging_file() as path:
+        with attached(conn.connection.dbapi_connection, path):
+            conn.connection.dbapi_connection.execute(
+                f"CREATE TABLE {SCHEMA}.result AS {sql}", params
+            )
+        values = unstage(path, "result")
     kinds = [kind_of(c) for c in table.columns]
-    struct = pa.array(
-        rows,
-        pa.struct([(c.name, _SQLITE_ARROW[k]) for c, k in zip(table.columns, kinds, strict=True)]),
-    )
-    return pa.table(
-        {
-            c.name: _from_sqlite(k, struct.field(i))
-            for i, (c, k) in enumerate(zip(table.columns, kinds, strict=True))
-        }
-    )
+    return pa.table({
+        c.name: _from_sqlite(k, values.column(c.name).cast(_SQLITE_ARROW[k]))
+        for c, k in zip(table.columns, kinds, strict=True)
+    })  # fmt: skip
 
 
 def _from_sqlite(kind: Kind, values: pa.Array) -> pa.Array:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -462,3 +463,36 @@ def test_a_read_may_name_the_columns_it_needs(warehouse: Warehouse):
         warehouse.read_period("liable_summaries", OCT, columns=["colour"])
     with pytest.raises(ValueError, match="usage_events.*colour"):
         warehouse.read_period("usage_events", OCT, columns=["colour"])
+
+
+def test_sqlite_reads_columns_whose_first_thousands_of_values_are_null_or_whole(tmp_path):
+    # The staging read infers each column's type from the values it holds: NULLs and whole
+    # numbers (which SQLite keeps as integers) must not fix the type before the rest is seen.
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    n = 5_000
+    frame = pd.DataFrame({
+        "summary_id": [f"s{i:05d}" for i in range(n)],
+        "asset_id": pd.Series([None] * (n - 2) + ["A1", "A2"], dtype="str"),
+        "consumption": [float(i) for i in range(n - 1)] + [0.5],
+        "event_count": pd.Series([None] * (n - 1) + [7], dtype="Int64"),
+    })  # fmt: skip
+    warehouse.replace_period(OCT, {"usage_summaries": frame})
+    got = warehouse.read_period("usage_summaries", OCT, columns=list(frame.columns))
+    got = got.sort_values("summary_id", ignore_index=True)
+    assert got["asset_id"].isna().sum() == n - 2
+    assert got["asset_id"].iloc[-2:].tolist() == ["A1", "A2"]
+    assert got["consumption"].tolist() == [float(i) for i in range(n - 1)] + [0.5]
+    assert got["event_count"].isna().sum() == n - 1 and got["event_count"].iloc[-1] == 7
+
+
+def test_sqlite_staging_files_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+        warehouse.replace_period(OCT, {"quarantined_events": held(OCT, ["acme", "globex"])})
+        assert count(warehouse, "quarantined_events", OCT) == 2
+        assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        tempfile.tempdir = None
