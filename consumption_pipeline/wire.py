@@ -113,7 +113,7 @@ def _to_arrow(kind: Kind, values: pd.Series | list) -> pa.Array:
             raise ValueError("infinite quantity")
         return pa.array(round6(floats), from_pandas=True)
     if kind == "money":
-        return pa.array([_money(v) for v in values.tolist()], ARROW["money"])
+        return _amounts(values.tolist())
     if kind == "date":
         return _dates(values)
     if kind == "instant":
@@ -128,6 +128,15 @@ def _to_arrow(kind: Kind, values: pd.Series | list) -> pa.Array:
 
 def round6(floats: np.ndarray) -> np.ndarray:
     return np.where(np.abs(floats) < _ROUNDABLE, np.round(floats, 6), floats)
+
+
+def _amounts(values: list) -> pa.Array:
+    # Decimals of at most 6 places (amounts as the domain makes them) convert in one Arrow call,
+    # which refuses any that would need rounding; those, and other values, go one at a time.
+    if all(isinstance(v, Decimal) or v is None for v in values):
+        with contextlib.suppress(pa.ArrowInvalid):
+            return pa.array(values, ARROW["money"])
+    return pa.array([_money(v) for v in values], ARROW["money"])
 
 
 def _money(value: Any) -> Decimal | None:

@@ -215,6 +215,24 @@ def test_looser_inputs_come_back_in_boundary_types(warehouse: Warehouse):
     assert warehouse.read_period("ratable_summaries", OCT)["amount"].tolist() == [Decimal("2.675")]
 
 
+@pytest.mark.parametrize(
+    ("amounts", "stored"),
+    [
+        # Whole columns of exact amounts convert at once; one amount needing rounding sends the
+        # column one by one, half-up (away from zero) to 6 places, as PostgreSQL rounds.
+        ([Decimal("1E+2"), None, Decimal("-0.000001")], ["100.000000", None, "-0.000001"]),
+        ([Decimal("0.0000005"), Decimal("-0.0000005"), Decimal("1.25"), None],
+         ["0.000001", "-0.000001", "1.250000", None]),
+    ],
+    ids=["exact", "rounded"],
+)  # fmt: skip
+def test_money_is_stored_to_six_places_half_up(warehouse: Warehouse, amounts, stored):
+    frame = pd.DataFrame({"account_id": [f"a{i}" for i in range(len(amounts))], "amount": amounts})
+    warehouse.replace_period(OCT, {"ratable_summaries": frame})
+    got = warehouse.read_period("ratable_summaries", OCT).sort_values("account_id")
+    assert got["amount"].tolist() == [None if s is None else Decimal(s) for s in stored]
+
+
 def test_an_absent_period_reads_as_an_empty_frame_with_boundary_types(warehouse: Warehouse):
     got = warehouse.read_period("liable_summaries", OCT)
     expected = sample_frame(TABLES["liable_summaries"], OCT).iloc[:0]
