@@ -32,6 +32,7 @@ import io
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -195,12 +196,15 @@ class Warehouse:
         columns = ", ".join(self._quote(c) for c in wire.column_names)
         sql = f"COPY {self._quote(name)} ({columns}) FROM STDIN WITH (FORMAT csv)"
         cursor = conn.connection.dbapi_connection.cursor()  # same connection: same transaction
-        options = pacsv.WriteOptions(include_header=False)
-        with _driver_errors(self.engine, sql):
-            for batch in _instants_as_text(wire).to_batches(max_chunksize=_COPY_BATCH_ROWS):
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(batch, sink, options)
-                cursor.copy_expert(sql, pa.BufferReader(sink.getvalue()), size=1 << 20)
+        batches = _instants_as_text(wire).to_batches(max_chunksize=_COPY_BATCH_ROWS)
+        # The next batch is written as CSV (without the GIL) while the server loads this one.
+        with _driver_errors(self.engine, sql), ThreadPoolExecutor(1) as background:
+            written = background.submit(_csv, batches[0])
+            for following in [*batches[1:], None]:
+                csv = written.result()
+                if following is not None:
+                    written = background.submit(_csv, following)
+                cursor.copy_expert(sql, pa.BufferReader(csv), size=1 << 20)
 
     @contextlib.contextmanager
     def _inserting(self, conn: sa.Connection, wires: dict[str, pa.Table]) -> Iterator[Callable]:
@@ -365,6 +369,12 @@ def _table(name: str) -> sa.Table:
 def _bind(value: Any, postgres: bool) -> Any:
     # SQLite keeps dates as 'YYYY-MM-DD' text; psycopg2 renders a date as a typed DATE literal.
     return value.isoformat() if isinstance(value, date) and not postgres else value
+
+
+def _csv(batch: pa.RecordBatch) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
 
 
 def _instants_as_text(wire: pa.Table) -> pa.Table:
