@@ -179,8 +179,9 @@ def _demand(trailing: pd.DataFrame, window_days: int) -> pd.DataFrame:
     frame = trailing.assign(asset_key=trailing["asset_id"].fillna(""),
                             micro=to_micro(trailing["drawdown_quantity"]).astype("int64"))  # fmt: skip
     keys = ["account_id", "asset_key", "usage_resource_id", "drawdown_resource_id"]
-    latest = frame.sort_values("window_date").groupby(keys).tail(1).set_index(keys)
-    total = frame.groupby(keys)["micro"].sum()
+    grouped = frame.groupby(keys)  # ids matched once for both (a key has one window per date)
+    latest = frame.loc[grouped["window_date"].idxmax()].set_index(keys)
+    total = grouped["micro"].sum()
     # Half-up to the micro-unit: a projection needs no more precision than a quantity has.
     rate = (total * 2 + window_days) // (2 * window_days)
     out = latest[["asset_id", *RATED]].assign(rate_micro=rate).reset_index()
