@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 
 # ISO 4217 currencies whose minor unit is not 2; every other code has 2.
@@ -19,4 +20,10 @@ def minor_unit(currency: str) -> int:
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+    return amount.quantize(_minor(currency), rounding=ROUND_HALF_UP)
+
+
+@functools.cache
+def _minor(currency: str) -> Decimal:
+    """The currency's minor unit as an exponent, e.g. Decimal('0.01')."""
+    return Decimal(1).scaleb(-minor_unit(currency))
