@@ -61,9 +61,10 @@ def output_digests(written: dict[str, pd.DataFrame]) -> dict[str, str]:
 
 
 def alongside(work: Callable[[], T], main: Callable[[], U]) -> tuple[U, T]:
-    """`main` here and `work` (a step's digests) in a worker thread at the same time: a bulk
-    write mostly waits on the database, and numpy and Arrow let go of the interpreter, so the two
-    share the cores. The frames must not change meanwhile. An error of `main` comes first."""
+    """`main` here and `work` (a step's digests, or checks of its frames) in a worker thread at
+    the same time: a bulk write mostly waits on the database, and numpy and Arrow let go of the
+    interpreter, so the two share the cores. The frames must not change meanwhile. An error of
+    `main` comes first."""
     with ThreadPoolExecutor(1) as pool:
         done = pool.submit(work)
         result = main()
