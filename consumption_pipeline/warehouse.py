@@ -402,7 +402,7 @@ def _sqlite_values(values: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
         return values.cast(pa.string())  # '2026-10-01'
     if pa.types.is_timestamp(values.type):
         return _utc_text(values)
-    if pa.types.is_decimal(values.type):  # few rows; Python's float() rounds correctly
+    if pa.types.is_decimal(values.type):  # Python's float() rounds to the nearest double
         return pa.array([None if v is None else float(v) for v in values.to_pylist()])
     if pa.types.is_boolean(values.type):
         return values.cast(pa.int64())
@@ -445,11 +445,10 @@ _SQLITE_ARROW: dict[Kind, pa.DataType] = {
 
 
 def _select_sqlite(conn: sa.Connection, table: sa.Table, sql: str, params: list) -> pa.Table:
+    connection = conn.connection.dbapi_connection
     with staging_file() as path:
-        with attached(conn.connection.dbapi_connection, path):
-            conn.connection.dbapi_connection.execute(
-                f"CREATE TABLE {SCHEMA}.result AS {sql}", params
-            )
+        with attached(connection, path):
+            connection.execute(f"CREATE TABLE {SCHEMA}.result AS {sql}", params)
         values = unstage(path, "result")
     kinds = [kind_of(c) for c in table.columns]
     return pa.table({
