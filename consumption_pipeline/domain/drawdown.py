@@ -26,6 +26,7 @@ LEDGER_COLUMNS = [
     "opening_balance", "closing_balance", "summary_id", "related_bucket_id",
 ]  # fmt: skip
 FLOWS = ["opening", "credited", "debited", "expired", "rolled_over"]
+EXPIRING_FIRST, GRANTED_FIRST, GRANTED_LAST = 0, 1, 2  # bucket orders (DOMAIN.md) as codes
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,8 @@ def draw_down(
     `buckets` are the period's grant buckets (stage 2); `carried` are the buckets still open at
     the end of the previous period with their `closing` balance (empty with no history)."""
     start, end = period_bounds(period)
-    summaries, state = _pooled(
-        _with_draw_order(rated, catalog), _initial_state(buckets, carried, start)
-    )
-    book = _Book(state, start, summaries["summary_id"].to_numpy())
-    # The draw needs numbers only: texts would be copied with every day's rows.
-    drawing = summaries[
-        ["seq", "pool", "asset_code", "need", "rank", "bucket_order", "window_date"]
-    ]
+    drawing, state, order = _in_draw_order(rated, _initial_state(buckets, carried, start), catalog)
+    book = _Book(state, start, rated["summary_id"].array.take(order))
     by_day = dict(list(drawing.groupby("window_date")))
     # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
     day = start
@@ -60,9 +55,11 @@ def draw_down(
         book.open_buckets(day)
         book.close_buckets(day)
         if day in by_day:
-            book.draw(by_day[day])
+            book.draw(by_day[day], day)
         day = min([book.next_change(day, end), *(d for d in by_day if d > day)])
-    debited_micro = book.debited[summaries["seq"].loc[rated.index].to_numpy()]
+    seq = np.empty(len(order), "int64")
+    seq[order] = np.arange(len(order))
+    debited_micro = book.debited[seq]
     usage = rated.assign(  # the rated columns are shared, not copied
         debited=from_micro(debited_micro),
         overage=from_micro(to_micro(rated["drawdown_quantity"]) - debited_micro),
@@ -104,39 +101,52 @@ def _typed(buckets: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _with_draw_order(rated: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """Summaries in DOMAIN.md's draw order, each with its bucket order and rank among the
-    summaries competing for the same buckets."""
-    s = rated[["summary_id", "account_id", "asset_id", "drawdown_resource_id", "aggregation_period",
-               "usage_resource_id", "window_date"]]  # fmt: skip
-    s["need"] = to_micro(rated["drawdown_quantity"]).astype("int64")
-    s["asset_key"] = s["asset_id"].fillna("")
+def _in_draw_order(
+    rated: pd.DataFrame, state: pd.DataFrame, catalog: Catalog
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The summaries as numbers in DOMAIN.md's draw order (`seq`), each with its bucket order and
+    rank among the summaries competing for the same buckets; the bucket state with the same
+    numbers; and the rated rows' positions in draw order.
+
+    A summary draws from the buckets of its pool (its account and drawdown resource), of its
+    asset or account-bound: ids become integer codes once (sorted, so codes order as the ids
+    do), as sorting, joining and comparing texts every day would cost seconds."""
+    asset_key = rated["asset_id"].fillna("")
+    account, state_account = _codes(rated["account_id"], state["account_id"])
+    resource, state_resource = _codes(rated["drawdown_resource_id"], state["usage_resource_id"])
+    asset, state_asset = _codes(asset_key, state["asset_key"])
+    usage_resource = pd.factorize(rated["usage_resource_id"], sort=True)[0]
+    day = rated["window_date"].to_numpy().astype("datetime64[D]")
+    monthly = rated["aggregation_period"].eq("monthly").to_numpy()
+    no_asset = asset_key.eq("").to_numpy()
+    order = np.lexsort((account, usage_resource, asset, no_asset, monthly, day))
+    resources = max(resource.max(initial=0), state_resource.max(initial=0)) + 1
+    pool = pd.factorize(
+        np.r_[account, state_account] * resources + np.r_[resource, state_resource]
+    )[0]
+    pool, state_pool = pool[: len(rated)], pool[len(rated) :]
     by_asset = catalog.assets.set_index("asset_id")["drawdown_order"]
     by_account = catalog.accounts.set_index("account_id")["drawdown_order"]
-    s["bucket_order"] = lookup(s["asset_id"], by_asset).fillna(lookup(s["account_id"], by_account))
-    s["monthly"] = s["aggregation_period"].eq("monthly")
-    s["no_asset"] = s["asset_key"].eq("")
-    s = s.sort_values(
-        ["window_date", "monthly", "no_asset", "asset_key", "usage_resource_id", "account_id"]
-    )
-    s["rank"] = s.groupby(["window_date", "account_id", "drawdown_resource_id"]).cumcount()
-    s["seq"] = np.arange(len(s))  # the draw order as one integer (sorting by ids costs)
-    return s
+    named = lookup(rated["asset_id"], by_asset).fillna(lookup(rated["account_id"], by_account))
+    bucket_order = np.select([named.eq("expiring_first"), named.eq("granted_first")],
+                             [EXPIRING_FIRST, GRANTED_FIRST], GRANTED_LAST)  # fmt: skip
+    drawing = pd.DataFrame({
+        "seq": np.arange(len(order)), "pool": pool[order], "asset_code": asset[order],
+        "need": to_micro(rated["drawdown_quantity"]).astype("int64").to_numpy()[order],
+        "bucket_order": bucket_order[order], "window_date": day[order],
+    })  # fmt: skip
+    drawing["rank"] = drawing.groupby(["window_date", "pool"]).cumcount().to_numpy()
+    return drawing, state.assign(pool=state_pool, asset_code=state_asset), order
 
 
-def _pooled(summaries: pd.DataFrame, state: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Number each (account, drawdown resource) and each asset key: a summary draws from the
-    buckets of its pool (of its asset, or account-bound), and joining and comparing integers is
-    far cheaper than texts. Rollover buckets inherit both numbers from their parent."""
-    account = pd.factorize(pd.concat([summaries["account_id"], state["account_id"]]))[0]
-    resource, resources = pd.factorize(
-        pd.concat([summaries["drawdown_resource_id"], state["usage_resource_id"]])
-    )
-    pool = pd.factorize(account * len(resources) + resource)[0]
-    asset = pd.factorize(pd.concat([summaries["asset_key"], state["asset_key"]]))[0]
-    n = len(summaries)
-    return (summaries.assign(pool=pool[:n], asset_code=asset[:n]),
-            state.assign(pool=pool[n:], asset_code=asset[n:]))  # fmt: skip
+def _codes(values: pd.Series, others: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of `values` in the sorted order of their distinct ids, and of `others` in the same
+    numbering (ids only among `others` numbered after them)."""
+    codes, distinct = pd.factorize(values, sort=True)
+    known = pd.Index(distinct).get_indexer(others)
+    unseen = known < 0
+    known[unseen] = len(distinct) + pd.factorize(others[unseen])[0]
+    return codes, known
 
 
 def _greedy(need: np.ndarray, balance: np.ndarray, summary: np.ndarray) -> np.ndarray:
@@ -161,21 +171,27 @@ def _ranked(state: pd.DataFrame) -> pd.DataFrame:
 
 
 class _Book:
-    """The bucket state of one period and the ledger entries written while walking it."""
+    """The bucket state of one period and the ledger entries written while walking it. Entries
+    name buckets by their row in the state (rows are only ever appended) and summaries by their
+    place in the draw order: the ids are looked up once, when the ledger is made."""
 
-    def __init__(self, state: pd.DataFrame, start: pd.Timestamp, summary_ids: np.ndarray):
+    def __init__(
+        self,
+        state: pd.DataFrame,
+        start: pd.Timestamp,
+        summary_ids: pd.api.extensions.ExtensionArray,
+    ):
         self.state, self.start = _ranked(state.reset_index(drop=True)), start
         self.entries: list[pd.DataFrame] = []
         self.summary_ids = summary_ids  # by draw order
         self.debited = np.zeros(len(summary_ids), "int64")  # micro-units per summary
 
-    def _log(self, rows: pd.DataFrame, day, entry_type: str, quantity, opening, closing,
-             summary_id=None, related=None) -> None:  # fmt: skip
+    def _log(self, rows, day, entry_type: str, quantity, opening, closing, summary=-1,
+             related=-1) -> None:  # fmt: skip
         self.entries.append(pd.DataFrame({
-            "bucket_id": rows["bucket_id"].to_numpy(), "account_id": rows["account_id"].to_numpy(),
-            "entry_date": day, "entry_type": entry_type, "quantity": np.asarray(quantity),
-            "opening_balance": np.asarray(opening), "closing_balance": np.asarray(closing),
-            "summary_id": summary_id, "related_bucket_id": related,
+            "bucket": np.asarray(rows), "entry_date": day, "entry_type": entry_type,
+            "quantity": np.asarray(quantity), "opening_balance": np.asarray(opening),
+            "closing_balance": np.asarray(closing), "summary": summary, "related": related,
         }))  # fmt: skip
 
     def open_buckets(self, day: pd.Timestamp) -> None:
@@ -185,7 +201,7 @@ class _Book:
         if not len(idx):
             return
         rows = st.loc[idx].sort_values("bucket_id")
-        self._log(rows, day, "credit", rows["granted_micro"], 0, rows["granted_micro"])
+        self._log(rows.index, day, "credit", rows["granted_micro"], 0, rows["granted_micro"])
         st.loc[rows.index, "balance"] = rows["granted_micro"]
         st.loc[rows.index, "credited"] = rows["granted_micro"]
         st.loc[rows.index, "is_open"] = True
@@ -207,12 +223,12 @@ class _Book:
         moved = pd.Series(np.where(can_roll, moved, 0), index=rows.index)
         children = self._rollover_children(rows[moved > 0], moved[moved > 0], day)
         rolled = rows[moved > 0]
+        child_rows = len(st) + np.arange(len(children))  # their rows once appended
         before, out = balance[rolled.index], moved[rolled.index]
-        self._log(rolled, day, "rollover_out", out, before, before - out,
-                  related=children["bucket_id"].to_numpy())  # fmt: skip
+        self._log(rolled.index, day, "rollover_out", out, before, before - out, related=child_rows)
         rest = balance - moved
         expiring = rows[rest > 0]
-        self._log(expiring, day, "expired", rest[expiring.index], rest[expiring.index], 0)
+        self._log(expiring.index, day, "expired", rest[expiring.index], rest[expiring.index], 0)
         st.loc[rows.index, "rolled_over"] += moved
         st.loc[rows.index, "expired"] += rest
         st.loc[rows.index, "balance"] = 0
@@ -220,8 +236,7 @@ class _Book:
         st.loc[rows.index, "is_closed"] = True
         if len(children):
             granted = children["granted_micro"]
-            self._log(children, day, "credit", granted, 0, granted,
-                      related=rolled["bucket_id"].to_numpy())  # fmt: skip
+            self._log(child_rows, day, "credit", granted, 0, granted, related=rolled.index)
             self.state = _ranked(pd.concat([st, children], ignore_index=True))
 
     def _rollover_children(
@@ -246,61 +261,65 @@ class _Book:
         children["credited"] = children["granted_micro"]
         return children
 
-    def draw(self, day_summaries: pd.DataFrame) -> None:
+    def draw(self, day_summaries: pd.DataFrame, day: pd.Timestamp) -> None:
         """Draw the day's summaries rank by rank; the live buckets are matched once per day and
         only their balances change between ranks."""
         m = self._candidates(day_summaries)
         if m is None:
             return
         st = self.state
-        balance, pos = st["balance"].to_numpy(copy=True), m["pos"].to_numpy()
-        need, ranks = m["need"].to_numpy(), m["rank"].to_numpy()
-        summary = m["seq"].to_numpy()
-        take, opening = np.zeros(len(m), "int64"), np.zeros(len(m), "int64")
+        balance, pos = st["balance"].to_numpy(copy=True), m["pos"]
+        need, ranks, summary = m["need"], m["rank"], m["seq"]
+        take, opening = np.zeros(len(pos), "int64"), np.zeros(len(pos), "int64")
         edges = np.flatnonzero(np.diff(ranks)) + 1
         # Within one rank a bucket serves at most one summary: buckets belong to one account and
         # resource, and a rank holds one summary per account and drawdown resource.
-        for a, b in zip(np.r_[0, edges], np.r_[edges, len(m)], strict=True):
+        for a, b in zip(np.r_[0, edges], np.r_[edges, len(pos)], strict=True):
             opening[a:b] = balance[pos[a:b]]
             take[a:b] = _greedy(need[a:b], opening[a:b], summary[a:b])
             balance[pos[a:b]] -= take[a:b]
         drawn = take > 0
         np.add.at(self.debited, summary[drawn], take[drawn])
-        m = m[drawn]
-        self._log(m, m["window_date"].to_numpy(), "debit", take[drawn], opening[drawn],
-                  opening[drawn] - take[drawn], summary_id=self.summary_ids[summary[drawn]])  # fmt: skip
+        self._log(pos[drawn], day, "debit", take[drawn], opening[drawn],
+                  opening[drawn] - take[drawn], summary=summary[drawn])  # fmt: skip
         st["debited"] += st["balance"].to_numpy() - balance
         st["balance"] = balance
 
-    def _candidates(self, day_summaries: pd.DataFrame) -> pd.DataFrame | None:
+    def _candidates(self, day_summaries: pd.DataFrame) -> dict[str, np.ndarray] | None:
         """Every (summary, eligible open bucket) pair of the day, in draw order: by rank, then
         per summary by priority, the drawdown order, rollover before fresh, bucket id."""
         st = self.state
-        live = st[st["is_open"] & (st["balance"] > 0)]
-        wanted = day_summaries[day_summaries["need"] > 0]
+        wanted = day_summaries[day_summaries["need"].to_numpy() > 0]
+        live = np.flatnonzero(st["is_open"].to_numpy(bool) & (st["balance"].to_numpy() > 0))
         if not len(live) or not len(wanted):
             return None
-        candidates = live.reset_index(names="pos").rename(
-            columns={"usage_resource_id": "drawdown_resource_id", "asset_code": "bucket_asset"}
+        # Join on the pool: each summary meets the live buckets of its pool, found by bisection.
+        pools = st["pool"].to_numpy()[live]
+        by_pool = np.argsort(pools, kind="stable")
+        live, pools = live[by_pool], pools[by_pool]
+        first = np.searchsorted(pools, wanted["pool"].to_numpy(), "left")
+        count = np.searchsorted(pools, wanted["pool"].to_numpy(), "right") - first
+        row = np.repeat(np.arange(len(wanted)), count)
+        pos = live[
+            np.repeat(first, count) + np.arange(len(row)) - np.repeat(count.cumsum() - count, count)
+        ]
+        eligible = st["binding"].eq("account").to_numpy()[pos] | (
+            st["asset_code"].to_numpy()[pos] == wanted["asset_code"].to_numpy()[row]
         )
-        m = wanted.merge(
-            candidates[["pos", "pool", "bucket_id", "account_id", "bucket_seq", "binding",
-                        "bucket_asset", "priority", "valid_from", "valid_to",
-                        "rollover_generation"]],
-            on="pool",
-        )  # fmt: skip
-        m = m[m["binding"].eq("account") | m["bucket_asset"].eq(m["asset_code"])]
-        if not len(m):
+        row, pos = row[eligible], pos[eligible]
+        if not len(row):
             return None
-        starts, ends = _day_number(m["valid_from"]), _day_number(m["valid_to"])
-        m["order_key"] = np.select(
-            [m["bucket_order"].eq("expiring_first"), m["bucket_order"].eq("granted_first")],
-            [ends, starts],
-            -starts,
-        )
-        m["fresh"] = m["rollover_generation"].eq(0)
-        keys = ["rank", "seq", "priority", "order_key", "fresh", "bucket_seq"]
-        return m.sort_values(keys, ignore_index=True)
+        starts, ends = _day_number(st["valid_from"])[pos], _day_number(st["valid_to"])[pos]
+        bucket_order = wanted["bucket_order"].to_numpy()[row]
+        order_key = np.select([bucket_order == EXPIRING_FIRST, bucket_order == GRANTED_FIRST],
+                              [ends, starts], -starts)  # fmt: skip
+        fresh = st["rollover_generation"].to_numpy()[pos] == 0
+        rank, seq = wanted["rank"].to_numpy()[row], wanted["seq"].to_numpy()[row]
+        keys = (st["bucket_seq"].to_numpy()[pos], fresh, order_key,
+                st["priority"].to_numpy()[pos], seq, rank)  # fmt: skip
+        order = np.lexsort(keys)
+        return {"pos": pos[order], "need": wanted["need"].to_numpy()[row][order],
+                "rank": rank[order], "seq": seq[order]}  # fmt: skip
 
     def next_change(self, day: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
         """The first day after `day` on which a bucket opens or ends, else `end`."""
@@ -315,6 +334,11 @@ class _Book:
         if not entries:
             return pd.DataFrame(columns=LEDGER_COLUMNS)
         led = pd.concat(entries, ignore_index=True)
+        bucket_ids = self.state["bucket_id"].array
+        led["bucket_id"] = bucket_ids.take(led["bucket"].to_numpy())
+        led["account_id"] = self.state["account_id"].array.take(led["bucket"].to_numpy())
+        led["summary_id"] = self.summary_ids.take(led["summary"].to_numpy(), allow_fill=True)
+        led["related_bucket_id"] = bucket_ids.take(led["related"].to_numpy(), allow_fill=True)
         led["sequence"] = np.arange(1, len(led) + 1)
         led["entry_id"] = f"{period:%Y-%m}-" + pd.Series(led["sequence"]).astype(str).str.zfill(8)
         for column in ["quantity", "opening_balance", "closing_balance"]:
