@@ -111,6 +111,8 @@ class Warehouse:
                 conn.execute(table.delete().where(table.c.period == day, *matching))
                 if wire.num_rows:
                     insert(conn, name, wire)
+        if not self._postgres:
+            _CHECKPOINTS.submit(_checkpoint, self.engine)
 
     def write_batches(self, period: str, table: str, frames: Iterable[pd.DataFrame]) -> None:
         """Replace a lake table's rows of `period` with `frames`, each converted and written as
@@ -275,7 +277,20 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
     _enable_wal(cursor)
     cursor.execute("PRAGMA synchronous = NORMAL")
+    # A commit does not copy the log into the file itself (seconds per GB written): the
+    # warehouse does it after each write, in the background (_checkpoint).
+    cursor.execute("PRAGMA wal_autocheckpoint = 0")
     cursor.close()
+
+
+# One worker: checkpoints run one at a time, and the process waits for them before it exits.
+_CHECKPOINTS = ThreadPoolExecutor(1, thread_name_prefix="warehouse-checkpoint")
+
+
+def _checkpoint(engine: sa.Engine) -> None:
+    """Copy the write-ahead log into the database file, beside readers and the next writer."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _enable_wal(cursor: sqlite3.Cursor) -> None:
