@@ -57,32 +57,37 @@ class Lake:
         if where:
             kept = self._read(_table(name), period_day(period))
             wire = pa.concat_tables([kept.filter(pc.invert(_matching(kept, where))),
-                                     _full(_table(name), wire)])  # fmt: skip
+                                     _full(kept.schema, wire)])  # fmt: skip
         self.write_period(name, period, [wire])
 
     def write_period(self, name: str, period: str, wires: Iterable[pa.Table]) -> None:
         """Replace the rows of `period` with `wires` (frames converted by wire.to_wire), each
         written as it comes: a period of any size is written holding one part at a time."""
         day, table = period_day(period), _table(name)
-        schema = empty_wire(table).schema
+        # Ids and dates repeat: dictionaries pay, and their min/max let readers skip row groups;
+        # for numbers, instants and unique ids neither pays for its time.
+        ids = [c.name for c in table.columns if kind_of(c) in ("text", "date")
+               and c.name not in DISTINCT_COLUMNS]  # fmt: skip
+        # Text ids go in as Arrow dictionaries (a categorical's are written as they are, not
+        # decoded and hashed again); the file keeps no Arrow schema, so readers get plain text.
+        schema = pa.schema([
+            pa.field(f.name, pa.dictionary(pa.int32(), f.type))
+            if f.name in ids and pa.types.is_string(f.type) else f
+            for f in empty_wire(table).schema
+        ])  # fmt: skip
 
         def write(partial: str) -> None:
-            # Ids and dates repeat: dictionaries pay, and their min/max let readers skip row
-            # groups; for numbers, instants and unique ids neither pays for its time.
-            ids = [c.name for c in table.columns if kind_of(c) in ("text", "date")
-                   and c.name not in DISTINCT_COLUMNS]  # fmt: skip
             with (
                 self._fs.open_output_stream(partial) as sink,
-                pq.ParquetWriter(
-                    sink, schema, compression="zstd", use_dictionary=ids, write_statistics=ids
-                ) as writer,
+                pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=ids,
+                                 write_statistics=ids, store_schema=False) as writer,
                 ThreadPoolExecutor(1) as background,
-            ):
+            ):  # fmt: skip
                 # A part is encoded and compressed (without the GIL) while the next is made.
                 writing = background.submit(lambda: None)
                 for wire in wires:
                     writing.result()
-                    writing = background.submit(writer.write_table, _full(table, wire))
+                    writing = background.submit(writer.write_table, _full(schema, wire))
                 writing.result()
 
         self._publish(name, day, write)
@@ -175,14 +180,14 @@ def _table(name: str) -> sa.Table:
     return TABLES[name]
 
 
-def _full(table: sa.Table, wire: pa.Table) -> pa.Table:
-    """Every column of `table`, in its order (a frame may omit columns: NULL)."""
-    empty = empty_wire(table)
+def _full(schema: pa.Schema, wire: pa.Table) -> pa.Table:
+    """Every column of `schema`, in its order and types (a frame may omit columns: NULL)."""
     columns = [
-        wire.column(f.name) if f.name in wire.column_names else pa.nulls(wire.num_rows, f.type)
-        for f in empty.schema
-    ]
-    return pa.Table.from_arrays(columns, schema=empty.schema)
+        wire.column(f.name).cast(f.type) if f.name in wire.column_names
+        else pa.nulls(wire.num_rows, f.type)
+        for f in schema
+    ]  # fmt: skip
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _matching(wire: pa.Table, where: dict[str, str]) -> pa.Array:

@@ -118,7 +118,7 @@ class Warehouse:
         """Replace a lake table's rows of `period` with `frames`, each converted and written as
         it comes: a period too large to hold at once (the accepted events of a big period)."""
         day = period_day(period)
-        wires = (to_wire(TABLES[table], frame, day, {}) for frame in frames)
+        wires = (to_wire(TABLES[table], frame, day, {}, dictionaries=True) for frame in frames)
         self.lake.write_period(table, period, wires)
 
     def read_batches(

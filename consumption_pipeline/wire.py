@@ -77,8 +77,11 @@ def kind_of(column: sa.Column) -> Kind:
 # -- frames to Arrow ("wire") ----------------------------------------------------------------
 
 
-def to_wire(table: sa.Table, frame: pd.DataFrame, day: date, where: dict[str, str]) -> pa.Table:
-    """The frame as an Arrow table in the column types of `table`; period and `where` filled in."""
+def to_wire(
+    table: sa.Table, frame: pd.DataFrame, day: date, where: dict[str, str], dictionaries=False
+) -> pa.Table:
+    """The frame as an Arrow table in the column types of `table`; period and `where` filled in.
+    With `dictionaries`, categorical text stays dictionary-encoded (the lake writes it so)."""
     check_known(table, frame)
     check_known(table, where)
     fixed: dict[str, Any] = {"period": pd.Timestamp(day), **where}
@@ -87,7 +90,7 @@ def to_wire(table: sa.Table, frame: pd.DataFrame, day: date, where: dict[str, st
         column = table.c[name]
         try:
             if name in frame.columns:
-                arrays[name] = _to_arrow(kind_of(column), frame[name])
+                arrays[name] = _to_arrow(kind_of(column), frame[name], dictionaries)
             else:  # one value for every row: converted once
                 one = _to_arrow(kind_of(column), [fixed[name]])
                 arrays[name] = one.take(np.zeros(len(frame), np.int64))
@@ -105,7 +108,7 @@ def _check_constant(table: str, column: str, values: pa.Array, expected: pa.Arra
         raise ValueError(f"{table}.{column}: every row must be {expected[0]}")
 
 
-def _to_arrow(kind: Kind, values: pd.Series | list) -> pa.Array:
+def _to_arrow(kind: Kind, values: pd.Series | list, dictionaries=False) -> pa.Array:
     values = pd.Series(values) if isinstance(values, list) else values
     if kind == "quantity":
         floats = values.to_numpy(dtype="float64", na_value=np.nan)
@@ -122,6 +125,8 @@ def _to_arrow(kind: Kind, values: pd.Series | list) -> pa.Array:
     if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct value converted once
         codes = values.cat.codes.to_numpy()
         categories = pa.array(values.cat.categories.to_numpy(dtype=object), ARROW[kind])
+        if dictionaries and kind == "text":
+            return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), categories)
         return categories.take(pa.array(codes, mask=codes < 0))
     return pa.array(values, ARROW[kind], from_pandas=True)
 

@@ -120,6 +120,31 @@ def test_a_period_written_in_parts_reads_back_whole_or_in_parts(tmp_path: Path):
     warehouse.engine.dispose()
 
 
+def texts(values: pd.Series) -> list[str | None]:
+    return [None if pd.isna(v) else v for v in values]
+
+
+def test_categorical_parts_are_written_as_dictionaries_and_read_back_as_text(tmp_path: Path):
+    # The ingest hands its ids over as categoricals (unused categories, missing values); a part
+    # of plain text may follow. Every reader gets the texts, and read_batches categoricals.
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    ids = pd.Categorical.from_codes([1, -1, 1, 0], categories=["acme", "beta", "unused"])
+    parts = [events(["x"] * 4).assign(account_id=ids), events(["gamma"])]
+    warehouse.write_batches(OCT, "usage_events", iter(parts))
+    got = warehouse.read_period("usage_events", OCT)["account_id"]
+    assert got.dtype == "str"
+    assert texts(got) == ["beta", None, "beta", "acme", "gamma"]
+    read = [f["account_id"] for f in warehouse.read_batches("usage_events", OCT, ["account_id"])]
+    assert all(isinstance(part.dtype, pd.CategoricalDtype) for part in read)
+    assert texts(pd.concat(read)) == ["beta", None, "beta", "acme", "gamma"]
+    # Replacing some rows rewrites the file from the rows kept (e0 is the first of each part).
+    warehouse.replace_period(OCT, {"usage_events": events(["delta"])},
+                             {"usage_events": {"event_id": "e0"}})  # fmt: skip
+    assert texts(warehouse.read_period("usage_events", OCT)["account_id"]) == [
+        None, "beta", "acme", "delta"]  # fmt: skip
+    warehouse.engine.dispose()
+
+
 def test_a_failed_part_leaves_the_periods_file_as_it_was(tmp_path: Path):
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
     warehouse.replace_period(OCT, {"usage_events": events(["acme"])})
