@@ -8,6 +8,7 @@ row (the ingest stage quarantines it).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,16 @@ def read_catalog(source: Path) -> dict[str, pd.DataFrame]:
             raise SourceError(f"{path}: required catalog file is missing")
         files[name] = _read_csv_text(path)
     return files
+
+
+def catalog_digest(files: dict[str, pd.DataFrame], *extra: bytes) -> str:
+    """A digest of catalog files as read (names, columns and every cell, in order)."""
+    digest = hashlib.sha256(b"".join(extra))
+    for name in sorted(files):
+        frame = files[name]
+        digest.update(f"{name}|{list(frame.columns)}|{len(frame)}".encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype("str"), index=True).to_numpy())
+    return digest.hexdigest()
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:

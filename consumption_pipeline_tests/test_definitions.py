@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import dagster as dg
 
 from consumption_pipeline.definitions import BILLING_JOB, build_defs, defs
-from consumption_pipeline.settings import Settings
+from consumption_pipeline.defs.resources import SourceDirectory
+from consumption_pipeline.settings import PROJECT_ROOT, Settings
+
+SAMPLE = PROJECT_ROOT / "data" / "sample"
 
 LIFECYCLE = [
     "usage_events", "quarantined_events", "entitlement_buckets", "rated_usage", "usage_summaries",
@@ -49,3 +54,18 @@ def test_partitions_follow_the_configured_time_zone_and_first_period():
     periods = build_defs(settings).resolve_assets_def("entitlement_buckets").partitions_def
     assert periods.timezone == "Europe/Paris"
     assert periods.get_first_partition_key() == "2026-01-01"
+
+
+def test_each_step_gets_the_catalog_of_the_files_as_they_are_now(tmp_path):
+    # The catalog is built once while the files stay the same, and again once they change.
+    shutil.copytree(SAMPLE, tmp_path / "source")
+    source = SourceDirectory(path=str(tmp_path / "source"))
+    first = source.catalog()
+    assert source.catalog() is first
+    accounts = tmp_path / "source" / "accounts.csv"
+    accounts.write_text(
+        accounts.read_text().replace("GLOBEX,Globex GmbH,EUR", "GLOBEX,Globex GmbH,CHF")
+    )
+    currency = source.catalog().accounts.set_index("account_id")["currency"]
+    assert currency["GLOBEX"] == "CHF"
+    assert first.accounts.set_index("account_id")["currency"]["GLOBEX"] == "EUR"

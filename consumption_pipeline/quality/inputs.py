@@ -15,7 +15,6 @@ because billing from them would be ambiguous:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from consumption_pipeline.quality.expectations import (
     validate,
 )  # fmt: skip
 from consumption_pipeline.quality.outcome import Outcome, problems, verdict
+from consumption_pipeline.sources import catalog_digest
 
 LOCATION = ["file", "row", "line", "column", "expected", "got"]
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -150,7 +150,7 @@ def check_catalog(
     `error` is what the catalog builder raised, if it did: its cell fails that file's check too,
     so a catalog that cannot be built never shows a passing check. The same files give the same
     outcomes: a process billing several periods validates its catalog once."""
-    key = _digest(files, error)
+    key = catalog_digest(files, str(error).encode() if error else b"")
     if key not in _CHECKED:
         cells = {name: _cells(frame) for name, frame in files.items()}
         _CHECKED.clear()  # one catalog is current at a time
@@ -159,15 +159,6 @@ def check_catalog(
 
 
 _CHECKED: dict[str, list[Outcome]] = {}
-
-
-def _digest(files: dict[str, pd.DataFrame], error: CatalogError | None) -> str:
-    digest = hashlib.sha256(str(error).encode() if error else b"")
-    for name in sorted(files):
-        frame = files[name]
-        digest.update(f"{name}|{list(frame.columns)}|{len(frame)}".encode())
-        digest.update(pd.util.hash_pandas_object(frame.astype("str"), index=True).to_numpy())
-    return digest.hexdigest()
 
 
 def check_file(
