@@ -12,8 +12,8 @@ import pandas as pd
 
 from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
-from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError, build_catalog
+from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource, built_catalog
+from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError
 from consumption_pipeline.domain.ingest import Ingested, Ingestion, concat_events
 from consumption_pipeline.quality.conservation import events_reconcile
 from consumption_pipeline.quality.inputs import check_catalog, check_name
@@ -110,7 +110,7 @@ def _checked_catalog(
     """The catalog and its checks. A catalog that cannot be built fails its file's check (the
     results are reported before the error stops the step)."""
     try:
-        return build_catalog(files), check_catalog(files)
+        return built_catalog(files), check_catalog(files)
     except CatalogError as error:
         for outcome in check_catalog(files, error):
             yield check_result("usage_events", outcome, blocking=True)

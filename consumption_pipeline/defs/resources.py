@@ -26,14 +26,7 @@ class SourceDirectory(dg.ConfigurableResource):
         return sources.read_catalog(Path(self.path))
 
     def catalog(self) -> Catalog:
-        """The catalog, built once per process while its files stay the same: each step of a
-        run reads it, and building it costs more than reading and comparing the files."""
-        files = self.catalog_files()
-        key = sources.catalog_digest(files)
-        if key not in _BUILT:
-            _BUILT.clear()  # one catalog is current at a time
-            _BUILT[key] = build_catalog(files)
-        return _BUILT[key]
+        return built_catalog(self.catalog_files())
 
     def event_files(self) -> sources.EventFiles:
         """The event files, read batch by batch each time they are iterated."""
@@ -43,6 +36,16 @@ class SourceDirectory(dg.ConfigurableResource):
         if self.as_of:
             return pd.Timestamp(self.as_of)
         return pd.Timestamp(dt.datetime.now(ZoneInfo(self.billing_timezone)).date())
+
+
+def built_catalog(files: dict[str, pd.DataFrame]) -> Catalog:
+    """The catalog of these files, built once per process while they stay the same: each step
+    of a run reads it, and building it costs more than reading and comparing the files."""
+    key = sources.catalog_digest(files)
+    if key not in _BUILT:
+        _BUILT.clear()  # one catalog is current at a time
+        _BUILT[key] = build_catalog(files)
+    return _BUILT[key]
 
 
 _BUILT: dict[str, Catalog] = {}
