@@ -50,9 +50,15 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
         period = pd.Timestamp(context.partition_key)
-        catalog, catalog_checks = yield from _checked_catalog(source.catalog_files())
+        catalog_files = source.catalog_files()
+        catalog = yield from _built(catalog_files)
         files = _Counted(source.event_files())  # rows as read: the reconciliation's own count
-        run = Ingestion(files, catalog, period, source.billing_timezone)
+        # The catalog's suites run beside the first passes over the events (file reads and
+        # hashing let go of the interpreter); their outcomes are reported with the others.
+        run, catalog_checks = alongside(
+            lambda: check_catalog(catalog_files),
+            lambda: Ingestion(files, catalog, period, source.billing_timezone),
+        )
         store, accepted = warehouse.open(), []
         # Accepted events go to the lake batch by batch as they are placed (and are kept for the
         # checks); then the SQL tables, in one transaction.
@@ -104,13 +110,11 @@ class _Counted:
         self.rows = rows
 
 
-def _checked_catalog(
-    files: dict[str, pd.DataFrame],
-) -> Generator[dg.AssetCheckResult, None, tuple[Catalog, list[Outcome]]]:
-    """The catalog and its checks. A catalog that cannot be built fails its file's check (the
-    results are reported before the error stops the step)."""
+def _built(files: dict[str, pd.DataFrame]) -> Generator[dg.AssetCheckResult, None, Catalog]:
+    """The catalog. One that cannot be built fails its file's check (the results are reported
+    before the error stops the step)."""
     try:
-        return built_catalog(files), check_catalog(files)
+        return built_catalog(files)
     except CatalogError as error:
         for outcome in check_catalog(files, error):
             yield check_result("usage_events", outcome, blocking=True)
