@@ -82,7 +82,9 @@ def run_pipeline(source: str, out: str, queue: mp.Queue) -> None:
         catalog = build_catalog(sources.read_catalog(root))
         run = Ingestion(sources.EventFiles(root), catalog, period, "UTC")
         table, day = TABLES["usage_events"], period_day(key)
-        lake.write_period("usage_events", key, (to_wire(table, b, day, {}, True) for b in run))
+        lake.write_period(
+            "usage_events", key, (to_wire(table, b, day, {}, dictionaries=True) for b in run)
+        )
         return catalog, run
 
     def rate():

@@ -78,7 +78,11 @@ def kind_of(column: sa.Column) -> Kind:
 
 
 def to_wire(
-    table: sa.Table, frame: pd.DataFrame, day: date, where: dict[str, str], dictionaries=False
+    table: sa.Table,
+    frame: pd.DataFrame,
+    day: date,
+    where: dict[str, str],
+    dictionaries: bool = False,
 ) -> pa.Table:
     """The frame as an Arrow table in the column types of `table`; period and `where` filled in.
     With `dictionaries`, categorical text stays dictionary-encoded (the lake writes it so)."""
@@ -108,7 +112,7 @@ def _check_constant(table: str, column: str, values: pa.Array, expected: pa.Arra
         raise ValueError(f"{table}.{column}: every row must be {expected[0]}")
 
 
-def _to_arrow(kind: Kind, values: pd.Series | list, dictionaries=False) -> pa.Array:
+def _to_arrow(kind: Kind, values: pd.Series | list, dictionaries: bool = False) -> pa.Array:
     values = pd.Series(values) if isinstance(values, list) else values
     if kind == "quantity":
         floats = values.to_numpy(dtype="float64", na_value=np.nan)
