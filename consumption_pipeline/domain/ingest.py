@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from consumption_pipeline.domain.catalog import Catalog, CatalogIds, distinct_codes
 from consumption_pipeline.domain.hashing import NULL_HASH, Among, repeated_hashes, text_hashes
-from consumption_pipeline.domain.quantities import MICRO, QUANTITY_REASONS, quantity_codes
+from consumption_pipeline.domain.quantities import QUANTITY_REASONS, micro_to_floats, quantity_codes
 
 ID_COLUMNS = ["event_id", "account_id", "asset_id", "usage_resource_id"]
 REFERENCES = ["account_id", "asset_id", "usage_resource_id"]
@@ -209,7 +209,7 @@ class _Events:
         for column in REFERENCES:
             codes = np.maximum(self.references[column][0][rows], -1)  # missing: NA
             out[column] = pd.Categorical.from_codes(codes, categories=catalog.of_column[column])
-        out["quantity"] = self.micro[rows] / MICRO
+        out["quantity"] = micro_to_floats(self.micro[rows])
         out["occurred_at"] = pd.Series(self.instants[rows].view("datetime64[us]")).dt.tz_localize(
             "UTC"
         )

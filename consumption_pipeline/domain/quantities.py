@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 MICRO = 1_000_000
 DECIMALS = 6
-MAX_QUANTITY = 10**12  # exclusive bound on one event or catalog value; keeps sums inside int64
+MAX_QUANTITY = 10**12  # exclusive bound on an event, a catalog value and a window's consumption
 _MAX_DIGITS = 12  # digits before the point of a value below MAX_QUANTITY
 
 # A decimal number as people and JSON write it: ASCII digits, optional sign, point and exponent.
@@ -28,14 +28,46 @@ _NON_FINITE = r"(?i)^[+-]?(?:s?nan|inf|infinity)$"
 
 def to_micro(values: pd.Series) -> pd.Series:
     """Boundary float64 (exact to 6 decimals) to int64 micro-units; NA stays NA."""
-    micro = np.round(values.astype("float64") * MICRO)
-    if micro.isna().any():
-        return micro.astype("Int64")
-    return micro.astype("int64")
+    floats = values.astype("float64")
+    missing = floats.isna()
+    micro = pd.Series(floats_to_micro(floats.fillna(0).to_numpy()), index=values.index)
+    return micro.astype("Int64").mask(missing) if missing.any() else micro
 
 
 def from_micro(micro: pd.Series) -> pd.Series:
-    return micro.astype("float64") / MICRO
+    """int64 micro-units (NA allowed; a Series or an array) to float64 units."""
+    floats = micro.astype("float64") / MICRO
+    large = np.asarray(np.abs(floats) >= _SCALABLE / MICRO)
+    if large.any():  # rare: computed apart, from the integers
+        floats[large] = micro_to_floats(np.asarray(micro)[large].astype(np.int64))
+    return floats
+
+
+# Below 2**53 micro-units one multiplication or division is exact enough to round; beyond, the
+# whole units and the fraction are converted apart, so whole and half units stay exact there too.
+_SCALABLE = 2**53
+
+
+def floats_to_micro(floats: np.ndarray) -> np.ndarray:
+    """Finite float64 units to int64 micro-units (rounded to the nearest)."""
+    micro = np.round(floats * MICRO)
+    large = np.abs(micro) >= _SCALABLE
+    if large.any():
+        whole = np.trunc(floats[large])
+        micro = micro.astype(np.int64)
+        fraction = np.round((floats[large] - whole) * MICRO).astype(np.int64)
+        micro[large] = whole.astype(np.int64) * MICRO + fraction
+    return micro.astype(np.int64)
+
+
+def micro_to_floats(micro: np.ndarray) -> np.ndarray:
+    """int64 micro-units to the float64 nearest their value in units."""
+    floats = micro / MICRO
+    large = np.abs(micro) >= _SCALABLE
+    if large.any():
+        fraction = np.fmod(micro[large], MICRO)
+        floats[large] = ((micro[large] - fraction) // MICRO).astype(np.float64) + fraction / MICRO
+    return floats
 
 
 def micro_to_decimal(micro: int) -> Decimal:
@@ -73,15 +105,15 @@ def _parse_numbers(x: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Binary floats (Parquet): valid when x is the float nearest to a 6-decimal number."""
     v = x.to_numpy(dtype="float64", na_value=np.nan)
     missing, finite = np.isnan(v), np.isfinite(v)
-    with np.errstate(invalid="ignore"):
-        micro_f = np.round(v * MICRO)
-        # The first reason that applies; 0 where valid.
-        code = np.select(
-            [finite & (v >= MAX_QUANTITY), finite & (v >= 0) & (micro_f / MICRO != v),
-             finite & (v < 0), ~finite & ~missing, missing],
-            [6, 5, 4, 2, 1], 0,
-        ).astype(np.int8)  # fmt: skip
-    return np.where(code > 0, 0, micro_f).astype("int64"), code
+    in_range = finite & (np.abs(v) < MAX_QUANTITY)
+    micro = floats_to_micro(np.where(in_range, v, 0.0))
+    # The first reason that applies; 0 where valid.
+    code = np.select(
+        [finite & (v >= MAX_QUANTITY), in_range & (v >= 0) & (micro_to_floats(micro) != v),
+         finite & (v < 0), ~finite & ~missing, missing],
+        [6, 5, 4, 2, 1], 0,
+    ).astype(np.int8)  # fmt: skip
+    return np.where(code > 0, 0, micro), code
 
 
 def _parse_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import Catalog, CatalogIds, distinct_codes
-from consumption_pipeline.domain.quantities import MICRO, from_micro, to_micro
+from consumption_pipeline.domain.quantities import MAX_QUANTITY, MICRO, from_micro, to_micro
 
 LEVELS = ["asset", "account", "price_book"]  # the first in effect wins
 RATED_FROM = [  # the columns of usage_events that rating reads
@@ -94,7 +94,8 @@ class _Windows:
         if owners * max(len(ids.resources), 1) >= 2**63 // self._DAYS:
             raise RatingError("the catalog has too many accounts, assets and resources to key")
         self._held: list[pd.DataFrame] = []
-        self._partial = pd.DataFrame(columns=["key", "total", "peak", "event_count"], dtype="int64")
+        self._partial = pd.DataFrame({"key": [], "total": [], "peak": [], "event_count": [],
+                                      "units": []}, dtype="int64")  # fmt: skip
 
     def add(self, events: pd.DataFrame) -> None:
         ids = self.ids
@@ -107,7 +108,9 @@ class _Windows:
         owner = np.where(tagged, len(ids.accounts) + asset, account)
         day = np.where(ids.monthly[resource], 0, _days(events["usage_date"]) - self.start_day)
         key = (owner * len(ids.resources) + resource) * self._DAYS + (day + self._DAYS // 2)
-        self._held.append(pd.DataFrame({"key": key, "micro": to_micro(events["quantity"])}))
+        quantity = events["quantity"]
+        self._held.append(pd.DataFrame({"key": key, "micro": to_micro(quantity),
+                                        "units": quantity.astype("float64")}))  # fmt: skip
         if sum(len(h) for h in self._held) >= self._FOLD_ROWS:
             self._fold()
 
@@ -116,13 +119,15 @@ class _Windows:
             return
         events = pd.concat(self._held, ignore_index=True)
         self._held = []
-        micro = events.groupby("key", sort=False)["micro"]
-        folded = micro.agg(total="sum", peak="max", event_count="count").reset_index()
+        folded = events.groupby("key", sort=False).agg(
+            total=("micro", "sum"), peak=("micro", "max"), event_count=("micro", "count"),
+            units=("units", "sum"),
+        )  # fmt: skip
         if len(self._partial):
-            both = pd.concat([self._partial, folded], ignore_index=True).groupby("key", sort=False)
+            both = pd.concat([self._partial, folded.reset_index()]).groupby("key", sort=False)
             folded = both.agg(total=("total", "sum"), peak=("peak", "max"),
-                              event_count=("event_count", "sum")).reset_index()  # fmt: skip
-        self._partial = folded
+                              event_count=("event_count", "sum"), units=("units", "sum"))  # fmt: skip
+        self._partial = folded.reset_index()
 
     def summaries(self) -> pd.DataFrame:
         """One row per window, ordered by the ids' text (no asset first), then the window: its
@@ -141,7 +146,7 @@ class _Windows:
         resource, day = resource[order], day[order]
         window_start = np.datetime64(self.start, "D") + day
         last_day = np.datetime64(self.end, "D") - 1
-        return pd.DataFrame({
+        summaries = pd.DataFrame({
             "account": account[order], "asset": asset[order], "resource": resource,
             "window_start": window_start.astype("datetime64[s]"),
             "window_date": np.where(ids.monthly[resource], last_day, window_start)
@@ -149,6 +154,28 @@ class _Windows:
             "event_count": out["event_count"].to_numpy(),
             "consumption_micro": np.where(ids.peak[resource], out["peak"], out["total"]),
         })  # fmt: skip
+        _check_sums(summaries, ~ids.peak[resource] & (out["units"].to_numpy() >= _EXACT_UNITS), ids)
+        return summaries
+
+
+# int64 sums wrap silently past 2**63 micro-units. A window whose float sum of units stays below
+# 2**62 micro-units was summed exactly in int64 (the float's error is far below 2x).
+_EXACT_UNITS = 2**62 / MICRO
+
+
+def _check_sums(s: pd.DataFrame, suspect: np.ndarray, ids: _Ids) -> None:
+    """A summed window must stay below MAX_QUANTITY units, as one event does: one that reaches it
+    stops the rating (`suspect`: its int64 sum may have wrapped)."""
+    large = suspect | (s["consumption_micro"].to_numpy() >= MAX_QUANTITY * MICRO)
+    if large.any():
+        row = s[large].iloc[0]
+        asset = ids.assets[row["asset"]] if row["asset"] >= 0 else "no asset"
+        raise RatingError(
+            f"usage of account '{ids.accounts[row['account']]}' ({asset}), resource "
+            f"'{ids.resources[row['resource']]}', window {row['window_start']:%Y-%m-%d}: its "
+            f"consumption reaches {MAX_QUANTITY:,} units, more than a window can hold exactly; "
+            f"{int(large.sum())} windows affected"
+        )
 
 
 def _ranks(values: pd.Index) -> np.ndarray:

@@ -108,6 +108,29 @@ def test_micro_units_sum_without_float_drift():
     assert str(micro_to_decimal(micro.sum())) == "0.6"
 
 
+@pytest.mark.parametrize(
+    "units, micro",
+    [
+        (999_999_999_999.0, 999_999_999_999_000_000),
+        (999_999_999_999.5, 999_999_999_999_500_000),
+        (123_456_789_012.25, 123_456_789_012_250_000),
+        (-999_999_999_999.0, -999_999_999_999_000_000),
+        (9_007_199_254.740993, 2**53 + 1),
+    ],
+)
+def test_large_quantities_cross_the_float_boundary_exactly(units, micro):
+    # Past 2**53 micro-units (~9.0e9 units) a float64 times or over 10^6 is off: 999,999,999,999
+    # units would become 999,999,999,999,000,064 micro-units and read back as 999999999999.0001.
+    assert to_micro(pd.Series([units])).tolist() == [micro]
+    assert from_micro(pd.Series([micro])).tolist() == [units]
+
+
+def test_large_float_inputs_below_the_limit_are_valid():
+    micro, reason = parse_quantities(pd.Series([999_999_999_999.0, 500_000_000_000.25]))
+    assert micro.tolist() == [999_999_999_999_000_000, 500_000_000_000_250_000]
+    assert reason.isna().all()
+
+
 # --- calendar --------------------------------------------------------------------------------
 
 

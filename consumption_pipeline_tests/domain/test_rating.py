@@ -183,6 +183,34 @@ def test_events_rated_in_batches_sum_and_peak_across_the_batches(cat, monkeypatc
     assert (calls["consumption"], calls["event_count"]) == (16, 4)
 
 
+@pytest.mark.parametrize("fold_rows", [None, 3])
+def test_a_window_summing_to_more_than_int64_holds_stops_the_rating(cat, monkeypatch, fold_rows):
+    # 10 x 999,999,999,999 = 9,999,999,999,990 units = 9.99999999999e18 micro-units, past
+    # int64's 9.22e18: summed in int64 it wraps to a negative. Folding every 3 events wraps in
+    # the merge of partial sums instead.
+    if fold_rows:
+        monkeypatch.setattr(rating._Windows, "_FOLD_ROWS", fold_rows)
+    events = [use("2026-10-05", "999999999999") for _ in range(10)]
+    with pytest.raises(RatingError) as error:
+        rate(cat, *events, use("2026-10-06", "1"))
+    assert str(error.value) == (
+        "usage of account 'ACME' (A1), resource 'api_calls', window 2026-10-05: its consumption "
+        "reaches 1,000,000,000,000 units, more than a window can hold exactly; 1 windows affected"
+    )
+
+
+def test_a_window_holds_sums_up_to_just_below_the_quantity_limit(cat):
+    # 499,999,999,999.5 + 500,000,000,000 = 999,999,999,999.5 (< 10^12) is rated; 2 x 5 x 10^11
+    # reaches 10^12 and stops the rating. A peak is never a sum: two events of 999,999,999,999
+    # peak at that.
+    rated = rate(cat, use("2026-10-05", "499999999999.5"), use("2026-10-05", "500000000000"),
+                 *(use("2026-10-05", "999999999999", "storage_gb") for _ in range(2)))  # fmt: skip
+    assert one(rated, usage_resource_id="api_calls")["consumption"] == 999_999_999_999.5
+    assert one(rated, usage_resource_id="storage_gb")["consumption"] == 999_999_999_999
+    with pytest.raises(RatingError, match="reaches 1,000,000,000,000 units"):
+        rate(cat, use("2026-10-05", "500000000000"), use("2026-10-05", "500000000000"))
+
+
 def test_summaries_come_ordered_by_account_asset_resource_and_window(cat):
     # Untagged usage sorts before any asset of its account; ids compare as text.
     rated = rate(
