@@ -17,6 +17,9 @@ import pyarrow.compute as pc
 MICRO = 1_000_000
 DECIMALS = 6
 MAX_QUANTITY = 10**12  # exclusive bound on an event, a catalog value and a window's consumption
+# int64 sums of micro-units wrap silently past 2**63. A sum of non-negative values whose float
+# sum of units stays below 2**62 micro-units was summed exactly in int64 (the float is far closer).
+EXACT_SUM_UNITS = 2**62 / MICRO
 _MAX_DIGITS = 12  # digits before the point of a value below MAX_QUANTITY
 
 # A decimal number as people and JSON write it: ASCII digits, optional sign, point and exponent.

@@ -18,7 +18,13 @@ import pyarrow.compute as pc
 
 from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import Catalog, CatalogIds, distinct_codes
-from consumption_pipeline.domain.quantities import MAX_QUANTITY, MICRO, from_micro, to_micro
+from consumption_pipeline.domain.quantities import (
+    EXACT_SUM_UNITS,
+    MAX_QUANTITY,
+    MICRO,
+    from_micro,
+    to_micro,
+)
 
 LEVELS = ["asset", "account", "price_book"]  # the first in effect wins
 RATED_FROM = [  # the columns of usage_events that rating reads
@@ -154,13 +160,10 @@ class _Windows:
             "event_count": out["event_count"].to_numpy(),
             "consumption_micro": np.where(ids.peak[resource], out["peak"], out["total"]),
         })  # fmt: skip
-        _check_sums(summaries, ~ids.peak[resource] & (out["units"].to_numpy() >= _EXACT_UNITS), ids)
+        _check_sums(
+            summaries, ~ids.peak[resource] & (out["units"].to_numpy() >= EXACT_SUM_UNITS), ids
+        )
         return summaries
-
-
-# int64 sums wrap silently past 2**63 micro-units. A window whose float sum of units stays below
-# 2**62 micro-units was summed exactly in int64 (the float's error is far below 2x).
-_EXACT_UNITS = 2**62 / MICRO
 
 
 def _check_sums(s: pd.DataFrame, suspect: np.ndarray, ids: _Ids) -> None:

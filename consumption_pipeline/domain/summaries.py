@@ -19,7 +19,12 @@ from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import Catalog
 from consumption_pipeline.domain.money import round_money
 from consumption_pipeline.domain.pricing import Tier, price
-from consumption_pipeline.domain.quantities import from_micro, micro_to_decimal, to_micro
+from consumption_pipeline.domain.quantities import (
+    EXACT_SUM_UNITS,
+    from_micro,
+    micro_to_decimal,
+    to_micro,
+)
 
 LINE = ["account_id", "asset_key", "drawdown_resource_id"]
 RATE = ["rate_source", "rate_asset_id", "rate_effective_from"]
@@ -30,7 +35,8 @@ UNIT_RATE = Decimal("0.000001")
 
 
 class PricingError(ValueError):
-    """Chargeable overage with no price in the account's currency: the period must not be billed."""
+    """Chargeable overage with no price in the account's currency, or a line too large to sum
+    exactly: the period must not be billed."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Summaries:
 def summarize(usage: pd.DataFrame, catalog: Catalog, period: pd.Timestamp, as_of: pd.Timestamp,
               grace_days: int = 3) -> Summaries:  # fmt: skip
     """Price the overage of drawn-down usage summaries and build the period's invoice lines."""
+    _check_line_sums(usage)
     frame = usage.assign(
         asset_key=usage["asset_id"].fillna(""),
         overage_micro=to_micro(usage["overage"]).astype("int64"),
@@ -51,6 +58,22 @@ def summarize(usage: pd.DataFrame, catalog: Catalog, period: pd.Timestamp, as_of
     ratable = _ratable(frame, catalog)
     liable = _liable(frame, ratable, _status(period, as_of, grace_days))
     return Summaries(ratable, liable)
+
+
+def _check_line_sums(usage: pd.DataFrame) -> None:
+    """Each line's sums (debited and overage are parts of its drawdown quantity) must be exact."""
+    if not usage["drawdown_quantity"].sum() >= EXACT_SUM_UNITS:  # the common case: no line can be
+        return
+    keys = [usage["account_id"], usage["asset_id"].fillna(""), usage["drawdown_resource_id"]]
+    totals = usage.groupby(keys)["drawdown_quantity"].sum()
+    large = totals[totals >= EXACT_SUM_UNITS]
+    if len(large):
+        (account, asset, resource), total = large.index[0], large.iloc[0]
+        raise PricingError(
+            f"line of account '{account}' ({asset or 'no asset'}), resource '{resource}': its "
+            f"drawdown quantity sums to {total:,.0f} units, more than a line can sum exactly "
+            f"({EXACT_SUM_UNITS:,.0f}); {len(large)} lines affected"
+        )
 
 
 def _status(period: pd.Timestamp, as_of: pd.Timestamp, grace_days: int) -> str:

@@ -202,6 +202,31 @@ def test_chargeable_overage_without_a_price_is_a_pricing_error(run, cat):
     assert "COVERED-ACME" in message and "credits" in message and "CHF" in message
 
 
+@pytest.mark.parametrize("windows", [4, 10])
+def test_a_line_sums_its_windows_exactly_or_stops(run, cat, windows):
+    # Windows of 999,999,999,999 units each, all debited: 4 sum to 3,999,999,999,996 units,
+    # exactly; 10 to 9,999,999,999,990 units = 9.99999999999e18 micro-units, past what int64
+    # holds (9.22e18), so summed in int64 it would wrap to a negative: the line stops the period.
+    usage = run["2026-10"].usage
+    one = usage[usage["account_id"].eq("COVERED-ACME")].iloc[[0]]
+    big = pd.concat([one] * windows, ignore_index=True).assign(
+        drawdown_quantity=999_999_999_999.0, debited=999_999_999_999.0, overage=0.0
+    )
+    as_of = pd.Timestamp("2026-10-02")
+    if windows == 4:
+        line = summarize(big, cat, pd.Timestamp("2026-10-01"), as_of).liable_summaries.iloc[0]
+        assert (line["consumption"], line["debited"]) == (3_999_999_999_996.0,) * 2
+        return
+    with pytest.raises(PricingError) as error:
+        summarize(big, cat, pd.Timestamp("2026-10-01"), as_of)
+    assert str(error.value) == (
+        f"line of account 'COVERED-ACME' ({one['asset_id'].iloc[0]}), resource "
+        f"'{one['drawdown_resource_id'].iloc[0]}': its drawdown quantity sums to "
+        "9,999,999,999,990 units, more than a line can sum exactly (4,611,686,018,427); "
+        "1 lines affected"
+    )
+
+
 CURRENCIES = scenario(
     "CURRENCIES",
     [use("2026-10-05", "0.3", "compute_hours", "Y1", "YEN"),
