@@ -64,10 +64,12 @@ class Lake:
         """Replace the rows of `period` with `wires` (frames converted by wire.to_wire), each
         written as it comes: a period of any size is written holding one part at a time."""
         day, table = period_day(period), _table(name)
-        # Ids and dates repeat: dictionaries pay, and their min/max let readers skip row groups;
-        # for numbers, instants and unique ids neither pays for its time.
+        # Ids and dates repeat: dictionaries pay; for numbers, instants and unique ids they do
+        # not. Dates keep their min/max, which let other readers skip row groups by date; ids
+        # come in no order, so theirs would span every row group, and cost a third of the write.
         ids = [c.name for c in table.columns if kind_of(c) in ("text", "date")
                and c.name not in DISTINCT_COLUMNS]  # fmt: skip
+        dates = [c.name for c in table.columns if kind_of(c) == "date"]
         # Text ids go in as Arrow dictionaries (a categorical's are written as they are, not
         # decoded and hashed again); the file keeps no Arrow schema, so readers get plain text.
         schema = pa.schema([
@@ -80,7 +82,7 @@ class Lake:
             with (
                 self._fs.open_output_stream(partial) as sink,
                 pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=ids,
-                                 write_statistics=ids, store_schema=False) as writer,
+                                 write_statistics=dates, store_schema=False) as writer,
                 ThreadPoolExecutor(1) as background,
             ):  # fmt: skip
                 # A part is encoded and compressed (without the GIL) while the next is made.

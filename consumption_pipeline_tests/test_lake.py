@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -142,6 +143,22 @@ def test_categorical_parts_are_written_as_dictionaries_and_read_back_as_text(tmp
                              {"usage_events": {"event_id": "e0"}})  # fmt: skip
     assert texts(warehouse.read_period("usage_events", OCT)["account_id"]) == [
         None, "beta", "acme", "delta"]  # fmt: skip
+    warehouse.engine.dispose()
+
+
+def test_a_written_period_keeps_the_date_range_of_each_row_group_not_the_ids(tmp_path: Path):
+    # Other readers skip row groups by date; ids come in no order, so they get no min/max.
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    days = pd.to_datetime(["2026-10-07", "2026-10-03", "2026-10-05"])
+    part = events(["beta", "acme", "gamma"]).assign(usage_date=days)
+    warehouse.write_batches(OCT, "usage_events", iter([part]))
+    file = tmp_path / "warehouse.lake" / "usage_events" / "period=2026-10-01" / "data.parquet"
+    group = pq.ParquetFile(file).metadata.row_group(0)
+    stats = {group.column(i).path_in_schema: group.column(i).statistics
+             for i in range(group.num_columns)}  # fmt: skip
+    assert (str(stats["usage_date"].min), str(stats["usage_date"].max)) == (
+        "2026-10-03", "2026-10-07")  # fmt: skip
+    assert stats["account_id"] is None
     warehouse.engine.dispose()
 
 
