@@ -135,6 +135,16 @@ class _Windows:
                               event_count=("event_count", "sum"), units=("units", "sum"))  # fmt: skip
         self._partial = folded.reset_index()
 
+    def _owner_ranks(self) -> np.ndarray:
+        """Each owner's place in the summaries' order: by account, then asset (none first)."""
+        ids = self.ids
+        asset = np.append(np.full(len(ids.accounts), -1), np.arange(len(ids.assets)))
+        account = np.append(np.arange(len(ids.accounts)), ids.owner)
+        order = np.lexsort(
+            [np.append(_ranks(ids.assets), -1)[asset], _ranks(ids.accounts)[account]]
+        )
+        return _inverse(order)
+
     def summaries(self) -> pd.DataFrame:
         """One row per window, ordered by the ids' text (no asset first), then the window: its
         ids as codes, dates, event count and consumption in micro-units."""
@@ -145,9 +155,9 @@ class _Windows:
         tagged = owner >= len(ids.accounts)
         asset = np.where(tagged, owner - len(ids.accounts), -1)
         account = np.where(tagged, np.append(ids.owner, -1)[asset], owner)  # -1: no asset
-        ranks = [_ranks(ids.accounts)[account], np.append(_ranks(ids.assets), -1)[asset],
-                 _ranks(ids.resources)[resource], day]  # fmt: skip
-        order = np.lexsort(ranks[::-1])
+        # The key again, with each id replaced by its place in text order: one int64 to sort.
+        ranked = self._owner_ranks()[owner] * len(ids.resources) + _ranks(ids.resources)[resource]
+        order = np.argsort(ranked * self._DAYS + key % self._DAYS)
         out = self._partial.take(order)
         resource, day = resource[order], day[order]
         window_start = np.datetime64(self.start, "D") + day
@@ -183,9 +193,14 @@ def _check_sums(s: pd.DataFrame, suspect: np.ndarray, ids: _Ids) -> None:
 
 def _ranks(values: pd.Index) -> np.ndarray:
     """Each value's place in sorted order."""
-    ranks = np.empty(len(values), np.int64)
-    ranks[np.argsort(values.to_numpy(dtype=object), kind="stable")] = np.arange(len(values))
-    return ranks
+    return _inverse(np.argsort(values.to_numpy(dtype=object), kind="stable"))
+
+
+def _inverse(order: np.ndarray) -> np.ndarray:
+    """The place of each position in `order`."""
+    places = np.empty(len(order), np.int64)
+    places[order] = np.arange(len(order))
+    return places
 
 
 def _days(values: pd.Series) -> np.ndarray:
