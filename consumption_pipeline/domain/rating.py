@@ -100,8 +100,8 @@ class _Windows:
         if owners * max(len(ids.resources), 1) >= 2**63 // self._DAYS:
             raise RatingError("the catalog has too many accounts, assets and resources to key")
         self._held: list[pd.DataFrame] = []
-        self._partial = pd.DataFrame({"key": [], "total": [], "peak": [], "event_count": [],
-                                      "units": []}, dtype="int64")  # fmt: skip
+        self._partial = pd.DataFrame(columns=["key", "total", "peak", "event_count"], dtype="int64")
+        self._units = 0.0  # all events' quantities: no window's sum can be larger
 
     def add(self, events: pd.DataFrame) -> None:
         ids = self.ids
@@ -114,9 +114,8 @@ class _Windows:
         owner = np.where(tagged, len(ids.accounts) + asset, account)
         day = np.where(ids.monthly[resource], 0, _days(events["usage_date"]) - self.start_day)
         key = (owner * len(ids.resources) + resource) * self._DAYS + (day + self._DAYS // 2)
-        quantity = events["quantity"]
-        self._held.append(pd.DataFrame({"key": key, "micro": to_micro(quantity),
-                                        "units": quantity.astype("float64")}))  # fmt: skip
+        self._held.append(pd.DataFrame({"key": key, "micro": to_micro(events["quantity"])}))
+        self._units += float(events["quantity"].sum())
         if sum(len(h) for h in self._held) >= self._FOLD_ROWS:
             self._fold()
 
@@ -125,14 +124,21 @@ class _Windows:
             return
         events = pd.concat(self._held, ignore_index=True)
         self._held = []
+        # Rare: with this much usage a window's int64 sum might wrap. Float sums of what comes
+        # from now on tell: every window held less than 2**62 micro-units until now, so one can
+        # only pass 2**63 if what it gets from now on reaches 2**62.
+        careful = self._units >= EXACT_SUM_UNITS
+        if careful:
+            events["units"] = events["micro"] / MICRO
+            self._partial["units"] = self._partial.get("units", 0.0)
+        units = {"units": ("units", "sum")} if careful else {}
         folded = events.groupby("key", sort=False).agg(
-            total=("micro", "sum"), peak=("micro", "max"), event_count=("micro", "count"),
-            units=("units", "sum"),
-        )  # fmt: skip
+            total=("micro", "sum"), peak=("micro", "max"), event_count=("micro", "count"), **units
+        )
         if len(self._partial):
             both = pd.concat([self._partial, folded.reset_index()]).groupby("key", sort=False)
             folded = both.agg(total=("total", "sum"), peak=("peak", "max"),
-                              event_count=("event_count", "sum"), units=("units", "sum"))  # fmt: skip
+                              event_count=("event_count", "sum"), **units)  # fmt: skip
         self._partial = folded.reset_index()
 
     def _owner_ranks(self) -> np.ndarray:
@@ -170,9 +176,8 @@ class _Windows:
             "event_count": out["event_count"].to_numpy(),
             "consumption_micro": np.where(ids.peak[resource], out["peak"], out["total"]),
         })  # fmt: skip
-        _check_sums(
-            summaries, ~ids.peak[resource] & (out["units"].to_numpy() >= EXACT_SUM_UNITS), ids
-        )
+        units = out["units"].to_numpy() if "units" in out else np.zeros(len(out))
+        _check_sums(summaries, ~ids.peak[resource] & (units >= EXACT_SUM_UNITS), ids)
         return summaries
 
 

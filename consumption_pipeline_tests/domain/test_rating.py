@@ -186,13 +186,14 @@ def test_events_rated_in_batches_sum_and_peak_across_the_batches(cat, monkeypatc
 @pytest.mark.parametrize("fold_rows", [None, 3])
 def test_a_window_summing_to_more_than_int64_holds_stops_the_rating(cat, monkeypatch, fold_rows):
     # 10 x 999,999,999,999 = 9,999,999,999,990 units = 9.99999999999e18 micro-units, past
-    # int64's 9.22e18: summed in int64 it wraps to a negative. Folding every 3 events wraps in
-    # the merge of partial sums instead.
+    # int64's 9.22e18: summed in int64 it wraps to a negative. Folding every 3 events (batches of
+    # 2) merges partial sums made before the usage was large enough to need checking.
     if fold_rows:
         monkeypatch.setattr(rating._Windows, "_FOLD_ROWS", fold_rows)
-    events = [use("2026-10-05", "999999999999") for _ in range(10)]
+    big = [use("2026-10-05", "999999999999") for _ in range(10)]
+    batches = [events_of(*big[i : i + 2]) for i in range(0, 10, 2)]
     with pytest.raises(RatingError) as error:
-        rate(cat, *events, use("2026-10-06", "1"))
+        rate_usage(iter([*batches, events_of(use("2026-10-06", "1"))]), cat, OCTOBER)
     assert str(error.value) == (
         "usage of account 'ACME' (A1), resource 'api_calls', window 2026-10-05: its consumption "
         "reaches 1,000,000,000,000 units, more than a window can hold exactly; 1 windows affected"
@@ -202,11 +203,16 @@ def test_a_window_summing_to_more_than_int64_holds_stops_the_rating(cat, monkeyp
 def test_a_window_holds_sums_up_to_just_below_the_quantity_limit(cat):
     # 499,999,999,999.5 + 500,000,000,000 = 999,999,999,999.5 (< 10^12) is rated; 2 x 5 x 10^11
     # reaches 10^12 and stops the rating. A peak is never a sum: two events of 999,999,999,999
-    # peak at that.
+    # peak at that. Beside them five days of 999,999,999,999 each: more in all than int64 could
+    # sum in one window, but each day its own window.
     rated = rate(cat, use("2026-10-05", "499999999999.5"), use("2026-10-05", "500000000000"),
-                 *(use("2026-10-05", "999999999999", "storage_gb") for _ in range(2)))  # fmt: skip
-    assert one(rated, usage_resource_id="api_calls")["consumption"] == 999_999_999_999.5
+                 *(use("2026-10-05", "999999999999", "storage_gb") for _ in range(2)),
+                 *(use(f"2026-10-1{d}", "999999999999") for d in range(5)))  # fmt: skip
+    assert one(rated, window_date="2026-10-05", usage_resource_id="api_calls")[
+        "consumption"] == 999_999_999_999.5  # fmt: skip
     assert one(rated, usage_resource_id="storage_gb")["consumption"] == 999_999_999_999
+    later = rated[rated["window_date"] >= pd.Timestamp("2026-10-10")]
+    assert later["consumption"].tolist() == [999_999_999_999.0] * 5
     with pytest.raises(RatingError, match="reaches 1,000,000,000,000 units"):
         rate(cat, use("2026-10-05", "500000000000"), use("2026-10-05", "500000000000"))
 
