@@ -15,8 +15,11 @@ warehouse's own connection has it ATTACHed, never at the same time:
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +28,38 @@ import pyarrow as pa
 SCHEMA = "staged"  # the staging file's name on the warehouse connection while it is attached
 
 
+_PREFIX = "warehouse-staging-"
+_ORPHAN_AGE = 3600  # seconds: a staging folder lives for one read or write
+
+
 @contextlib.contextmanager
 def staging_file() -> Iterator[Path]:
-    """A path for a staging database, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="warehouse-staging-") as folder:
+    """A path for a staging database, removed afterwards. Folders that killed processes left
+    behind are removed first."""
+    _remove_orphans()
+    with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as folder:
         yield Path(folder) / "staged.db"
+
+
+def _remove_orphans() -> None:
+    """Staging folders of processes that no longer run, if not touched for an hour (a process
+    of another container sharing the folder may have the same number)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_PREFIX).split("-", 1)[0]
+        with contextlib.suppress(OSError):
+            old = time.time() - folder.stat().st_mtime > _ORPHAN_AGE
+            if pid.isdigit() and old and not _running(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def stage(path: Path, tables: dict[str, pa.Table]) -> None:
