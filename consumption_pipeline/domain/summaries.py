@@ -62,7 +62,7 @@ def summarize(usage: pd.DataFrame, catalog: Catalog, period: pd.Timestamp, as_of
 
 def _check_line_sums(usage: pd.DataFrame) -> None:
     """Each line's sums (debited and overage are parts of its drawdown quantity) must be exact."""
-    if not usage["drawdown_quantity"].sum() >= EXACT_SUM_UNITS:  # the common case: no line can be
+    if usage["drawdown_quantity"].sum() < EXACT_SUM_UNITS:  # the common case: no line holds more
         return
     keys = [usage["account_id"], usage["asset_id"].fillna(""), usage["drawdown_resource_id"]]
     totals = usage.groupby(keys)["drawdown_quantity"].sum()
