@@ -29,7 +29,7 @@ import pandas as pd
 
 from consumption_pipeline.domain.buckets import BUCKET_COLUMNS
 from consumption_pipeline.domain.calendar import period_bounds
-from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.catalog import Catalog, among
 from consumption_pipeline.domain.drawdown import draw_down
 from consumption_pipeline.domain.quantities import from_micro, to_micro
 from consumption_pipeline.domain.summaries import summarize
@@ -101,7 +101,7 @@ def forecast(state: PeriodState, catalog: Catalog, period: pd.Timestamp, as_of: 
 def _open_buckets(state: PeriodState, as_of: pd.Timestamp) -> pd.DataFrame:
     """The buckets open on `as_of` with their balance then and the day their last entry was made."""
     buckets = state.buckets.drop_duplicates("bucket_id")
-    known = buckets["bucket_id"].isin(state.balances["bucket_id"])
+    known = among(buckets["bucket_id"], state.balances["bucket_id"])
     started = buckets["valid_from"] < as_of
     not_ended = buckets["valid_to"].isna() | (buckets["valid_to"] > as_of)
     open_now = buckets[known & started & not_ended].copy()

@@ -135,14 +135,7 @@ class _File:
 
     def refers(self, column: str, known: pd.Series, what: str) -> None:
         values = self.text(column)
-        # Arrow's is_in: pandas' isin on text builds a Python object per known value.
-        found = pc.is_in(_arrow_text(values), value_set=_arrow_text(known))
-        ok = values.isna() | found.to_numpy(zero_copy_only=False)
-        self._check(ok, column, f"a known {what}")
-
-
-def _arrow_text(values: pd.Series) -> pa.Array:
-    return pa.array(values, type=pa.string(), from_pandas=True)
+        self._check(values.isna() | among(values, known), column, f"a known {what}")
 
 
 def _trimmed(values: pd.Series) -> pd.Series:
@@ -151,6 +144,17 @@ def _trimmed(values: pd.Series) -> pd.Series:
         pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
     )
     return pd.Series(pc.if_else(pc.equal(text, ""), None, text), index=values.index, dtype="str")
+
+
+def among(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """Which text values are among `known` (missing ones are not). Arrow's is_in: pandas' isin
+    on text builds a Python object per known value (0.35 s for 100,000 bucket ids)."""
+    found = pc.is_in(_arrow_text(values), value_set=_arrow_text(known))
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
 
 
 def lookup(keys: pd.Series, table: pd.Series) -> pd.Series:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from consumption_pipeline.domain.buckets import BUCKET_COLUMNS
 from consumption_pipeline.domain.calendar import add_months, period_bounds
-from consumption_pipeline.domain.catalog import Catalog, lookup
+from consumption_pipeline.domain.catalog import Catalog, among, lookup
 from consumption_pipeline.domain.quantities import from_micro, to_micro
 
 NEVER = np.iinfo("int64").max
@@ -71,7 +71,7 @@ def _initial_state(
     buckets: pd.DataFrame, carried: pd.DataFrame, start: pd.Timestamp
 ) -> pd.DataFrame:
     carried = carried.reindex(columns=[*BUCKET_COLUMNS, "closing"]).assign(is_carried=True)
-    fresh = buckets[~buckets["bucket_id"].isin(carried["bucket_id"])].assign(is_carried=False)
+    fresh = buckets[~among(buckets["bucket_id"], carried["bucket_id"])].assign(is_carried=False)
     state = _typed(pd.concat([carried, fresh], ignore_index=True))
     state["is_carried"] = state["is_carried"].astype(bool)
     # With no history a bucket ending on day 1 is left alone: no rollover is reconstructed.
