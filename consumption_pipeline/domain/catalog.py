@@ -140,9 +140,7 @@ class _File:
 
 def _trimmed(values: pd.Series) -> pd.Series:
     """Cells without surrounding blanks, NA where empty (in pyarrow: far fewer pandas calls)."""
-    text = pc.utf8_trim_whitespace(
-        pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
-    )
+    text = pc.utf8_trim_whitespace(_arrow_text(values))
     return pd.Series(pc.if_else(pc.equal(text, ""), None, text), index=values.index, dtype="str")
 
 

@@ -33,8 +33,10 @@ def to_micro(values: pd.Series) -> pd.Series:
     """Boundary float64 (exact to 6 decimals) to int64 micro-units; NA stays NA."""
     floats = values.astype("float64")
     missing = floats.isna()
+    if not missing.any():
+        return pd.Series(floats_to_micro(floats.to_numpy()), index=values.index)
     micro = pd.Series(floats_to_micro(floats.fillna(0).to_numpy()), index=values.index)
-    return micro.astype("Int64").mask(missing) if missing.any() else micro
+    return micro.astype("Int64").mask(missing)
 
 
 def from_micro(micro: pd.Series) -> pd.Series:
@@ -53,14 +55,14 @@ _SCALABLE = 2**53
 
 def floats_to_micro(floats: np.ndarray) -> np.ndarray:
     """Finite float64 units to int64 micro-units (rounded to the nearest)."""
-    micro = np.round(floats * MICRO)
-    large = np.abs(micro) >= _SCALABLE
+    scaled = np.round(floats * MICRO)
+    micro = scaled.astype(np.int64)
+    large = np.abs(scaled) >= _SCALABLE
     if large.any():
         whole = np.trunc(floats[large])
-        micro = micro.astype(np.int64)
         fraction = np.round((floats[large] - whole) * MICRO).astype(np.int64)
         micro[large] = whole.astype(np.int64) * MICRO + fraction
-    return micro.astype(np.int64)
+    return micro
 
 
 def micro_to_floats(micro: np.ndarray) -> np.ndarray:
