@@ -138,6 +138,28 @@ billed_events = _table(
 
 # Every per-period table, wherever it is kept.
 TABLES: dict[str, sa.Table] = {**metadata.tables, **lake_metadata.tables}
+
+# The natural key of each SQL table: a unique index, so that no writer (overlapping runs, a
+# write outside the pipeline) can ever leave a row twice. A name ending in "?" may be NULL: the
+# index compares it through COALESCE, since unique indexes take NULLs for distinct values.
+# Lake tables are replaced whole, file by file, never appended to.
+KEYS: dict[str, tuple[str, ...]] = {
+    "quarantined_events": ("period", "source_file", "row_number"),
+    "ingest_reconciliation": ("period",),
+    "entitlement_buckets": ("period", "bucket_id"),
+    "usage_summaries": ("period", "summary_id"),
+    "entitlement_ledger": ("period", "entry_id"),
+    "bucket_balances": ("period", "bucket_id"),
+    "ratable_summaries": (
+        "period", "account_id", "asset_id?", "usage_resource_id", "rate_source",
+        "rate_asset_id?", "rate_effective_from?", "line_type?", "restatement_id?",
+    ),
+    "liable_summaries": (
+        "period", "account_id", "asset_id?", "usage_resource_id", "line_type?", "restatement_id?",
+    ),
+    "bucket_forecasts": ("period", "bucket_id"),
+    "overage_forecasts": ("period", "account_id", "asset_id?", "usage_resource_id"),
+}  # fmt: skip
 LAKE_TABLES: frozenset[str] = frozenset(lake_metadata.tables)
 # Lake columns whose values all differ: Parquet stores them plainly, without first trying (and
 # dropping) a dictionary of millions of values.
@@ -215,6 +237,13 @@ restatement_events = _audit_table(
 )  # fmt: skip
 
 AUDIT_TABLES: dict[str, sa.Table] = dict(audit_metadata.tables)
+KEYS.update({
+    "stage_runs": ("period", "step", "table_name"),
+    "adhoc_requests": ("request_id",),
+    "adhoc_bucket_balances": ("request_id", "granule_start", "bucket_id"),
+    "billed_basis": ("period",),
+    "restatement_lines": ("restatement_id", "account_id", "asset_id?", "usage_resource_id"),
+})  # fmt: skip
 
 # The register of closed periods (consumption_pipeline/export.py): one row per period, inserted
 # once when its export is in the outbox and never replaced, so it lives apart from TABLES.

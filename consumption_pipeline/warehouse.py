@@ -44,10 +44,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from consumption_pipeline import locks
 from consumption_pipeline.lake import Lake
 from consumption_pipeline.settings import PROJECT_ROOT
 from consumption_pipeline.staging import SCHEMA, attached, stage, staging_file, unstage
-from consumption_pipeline.tables import LAKE_TABLES, TABLES, metadata
+from consumption_pipeline.tables import AUDIT_TABLES, KEYS, LAKE_TABLES, TABLES, metadata
 from consumption_pipeline.wire import (
     ARROW,
     MICRO,
@@ -65,6 +66,10 @@ _COPY_BATCH_ROWS = 250_000  # bounds the CSV buffer held in memory during a COPY
 _SQLITE_BUSY_MS = 120_000  # a writer waits this long for another process's transaction
 
 
+class WarehouseError(ValueError):
+    """The warehouse refused a read or write; the message names the warehouse and the table."""
+
+
 class Warehouse:
     """The warehouse tables behind one SQLAlchemy URL (SQLite or PostgreSQL), with the lake that
     keeps its event-level tables (by default beside a SQLite file, see `default_lake`)."""
@@ -75,7 +80,20 @@ class Warehouse:
         self.engine: sa.Engine = _create_engine(url)
         self._postgres = self.engine.dialect.name == "postgresql"
         self._quote = self.engine.dialect.identifier_preparer.quote
-        _create_tables(self.engine)
+        with self._named("opening it"):
+            _create_tables(self.engine)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def period_lock(
+        self, period: str, holder: str, wait: float = locks.LOCK_WAIT_SECONDS
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold `period` for one stage's read, compute and write (locks.py): another writer of
+        the period waits, or stops after `wait` seconds naming `holder`."""
+        return locks.hold(self.engine, period_day(period).isoformat(), holder, wait)
 
     def replace_period(
         self,
@@ -104,13 +122,20 @@ class Warehouse:
         }
         for name in LAKE_TABLES & set(wires):
             self.lake.replace_period(name, period, wires.pop(name), where.get(name))
-        with self.engine.connect() as conn, self._inserting(conn, wires) as insert, conn.begin():
+        with (
+            self._named(f"replacing period {day:%Y-%m}"),
+            self.engine.connect() as conn,
+            self._inserting(conn, wires) as insert,
+            conn.begin(),
+        ):
+            self._lock_for_write(conn, day)
             for name, wire in wires.items():
                 table = TABLES[name]
                 matching = [table.c[c] == value for c, value in where.get(name, {}).items()]
                 conn.execute(table.delete().where(table.c.period == day, *matching))
                 if wire.num_rows:
-                    insert(conn, name, wire)
+                    with self._named(f"replacing period {day:%Y-%m} of table {name}"):
+                        insert(conn, name, wire)
         if not self._postgres:
             _CHECKPOINTS.submit(_checkpoint, self.engine)
 
@@ -160,6 +185,26 @@ class Warehouse:
         with self.engine.connect() as conn:
             return [str(p) for (p,) in conn.exec_driver_sql(sql)]
 
+    def _lock_for_write(self, conn: sa.Connection, day: date) -> None:
+        """Writers of one period take turns from their delete to their commit: on PostgreSQL a
+        delete does not see rows another transaction inserts meanwhile, so two interleaved
+        replaces would both insert. (SQLite has one writer at a time already.)"""
+        if self._postgres:
+            lock = sa.text("SELECT pg_advisory_xact_lock(:kind, :period)")
+            conn.execute(lock, {"kind": locks.WRITE_LOCKS,
+                                "period": locks.period_number(day.isoformat())})  # fmt: skip
+
+    @contextlib.contextmanager
+    def _named(self, doing: str) -> Iterator[None]:
+        """A database error names the warehouse and what was being done, in one sentence."""
+        try:
+            yield
+        except WarehouseError:
+            raise
+        except sa.exc.DBAPIError as error:
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise WarehouseError(f"warehouse {self.shown_url}: {doing}: {reason}") from error
+
     # -- reading ---------------------------------------------------------------------------
 
     def _read(
@@ -179,7 +224,11 @@ class Warehouse:
         )
         sql = f"SELECT {selected} FROM {self._quote(name)} WHERE {conditions}"
         params = [_bind(v, self._postgres) for c, vs in filters.items() for v in vs]
-        with self.engine.connect() as conn, _driver_errors(self.engine, sql):
+        with (
+            self._named(f"reading table {name}"),
+            self.engine.connect() as conn,
+            _driver_errors(self.engine, sql),
+        ):
             wire = (_select_postgres if self._postgres else _select_sqlite)(
                 conn, table, sql, params
             )
@@ -312,15 +361,65 @@ _CREATED: set[tuple[str, int]] = set()
 
 
 def create_schema(engine: sa.Engine, schema: sa.MetaData) -> None:
-    """Create the tables of `schema` that are missing, once per process and URL; several step
-    processes may race to do it."""
+    """Create the tables of `schema` that are missing, with their keys (tables.KEYS), once per
+    process and URL; several step processes may race to do it."""
     key = (engine.url.render_as_string(hide_password=True), id(schema))
     if key in _CREATED:
         return
-    with engine.begin() as conn:
+    with _keys_refused(engine, schema.tables), engine.begin() as conn:
         _lock_schema(conn)
         schema.create_all(conn)
+        _create_keys(conn, schema.tables)
     _CREATED.add(key)
+
+
+def _create_keys(conn: sa.Connection, names: Iterable[str]) -> None:
+    """A unique index on each table's natural key; an older warehouse gains them on opening."""
+    for name in names:
+        if name in KEYS:
+            table = TABLES.get(name, AUDIT_TABLES.get(name))
+            columns = ", ".join(_key_part(table, c) for c in KEYS[name])
+            conn.exec_driver_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {_key(name)} ON {name} "
+                                 f"({columns})")  # fmt: skip
+
+
+def _key_part(table: sa.Table, column: str) -> str:
+    if not column.endswith("?"):
+        return column
+    name = column[:-1]
+    # A typed literal on PostgreSQL (an index expression must not depend on settings).
+    missing = "'0001-01-01'" if isinstance(table.c[name].type, sa.Date) else "''"
+    return f"COALESCE({name}, {missing})"
+
+
+@contextlib.contextmanager
+def _keys_refused(engine: sa.Engine, names: Iterable[str]) -> Iterator[None]:
+    """A key that an older warehouse's rows break (written twice by overlapping runs before the
+    keys existed) is refused in one sentence naming the table and its periods."""
+    try:
+        yield
+    except sa.exc.IntegrityError:
+        with engine.connect() as conn:
+            for name in names:
+                if name in KEYS and (where := _repeated_keys(conn, name)):
+                    shown = engine.url.render_as_string(hide_password=True)
+                    raise WarehouseError(
+                        f"warehouse {shown}: table {name} holds rows whose key "
+                        f"({', '.join(c.rstrip('?') for c in KEYS[name])}) repeats, at {where} "
+                        f"(written by overlapping runs): delete those rows of {name} and run "
+                        "their periods again"
+                    ) from None
+        raise
+
+
+def _repeated_keys(conn: sa.Connection, name: str) -> str:
+    """Where a key repeats, e.g. "period 2026-09, 2026-10" (the key's first column)."""
+    columns = ", ".join(c.rstrip("?") for c in KEYS[name])
+    first = KEYS[name][0]
+    sql = (f"SELECT DISTINCT {first} FROM {name} GROUP BY {columns} HAVING COUNT(*) > 1 "
+           f"ORDER BY {first}")  # fmt: skip
+    values = [str(v)[:7] if first == "period" else str(v) for (v,) in conn.exec_driver_sql(sql)]
+    return f"{first} {', '.join(values)}" if values else ""
 
 
 def _lock_schema(conn: sa.Connection) -> None:
@@ -336,9 +435,11 @@ def _create_tables(engine: sa.Engine) -> None:
         if _schema_complete(conn):
             return
     # Several step processes may open a new warehouse at once: serialize the check-then-create.
-    with engine.begin() as conn:
+    with _keys_refused(engine, metadata.tables), engine.begin() as conn:
         _lock_schema(conn)
         metadata.create_all(conn)
+        locks.lock_metadata.create_all(conn)
+        _create_keys(conn, metadata.tables)
         # Deletes and reads select by period. Periods are written in bulk, so their rows sit
         # together: a BRIN index finds them at almost no cost per COPY (a B-tree costs ~2 s per
         # million rows); SQLite has only B-trees (~1 s per million rows).
@@ -350,16 +451,29 @@ def _create_tables(engine: sa.Engine) -> None:
 
 
 def _schema_complete(conn: sa.Connection) -> bool:
-    inspector = sa.inspect(conn)
-    present = set(inspector.get_table_names())
-    return all(
-        name in present and _index(name) in {i["name"] for i in inspector.get_indexes(name)}
-        for name in metadata.tables
-    )
+    present = set(sa.inspect(conn).get_table_names())
+    indexes = set(_index_names(conn))
+    wanted = {_index(name) for name in metadata.tables} | {
+        _key(name) for name in metadata.tables if name in KEYS
+    }
+    return {*metadata.tables, *locks.lock_metadata.tables} <= present and wanted <= indexes
+
+
+def _index_names(conn: sa.Connection) -> list[str]:
+    # The catalog itself: reflection skips indexes on expressions (the keys' COALESCE).
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    return [name for (name,) in conn.exec_driver_sql(sql)]
 
 
 def _index(table: str) -> str:
     return f"ix_{table}_period"
+
+
+def _key(table: str) -> str:
+    return f"uq_{table}_key"
 
 
 @contextlib.contextmanager

@@ -16,12 +16,13 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """Grant buckets valid in the period (rollover buckets are added by the drawdown)."""
         buckets = create_buckets(source.catalog(), pd.Timestamp(context.partition_key))
-        warehouse.open().replace_period(
-            context.partition_key,
-            {"entitlement_buckets": buckets},
-            where={"entitlement_buckets": {"origin": "grant"}},
-        )
-        record_lineage(context, source, warehouse, {"entitlement_buckets": buckets})
+        with warehouse.holding(context) as store:
+            store.replace_period(
+                context.partition_key,
+                {"entitlement_buckets": buckets},
+                where={"entitlement_buckets": {"origin": "grant"}},
+            )
+            record_lineage(context, source, store, {"entitlement_buckets": buckets})
         return dg.MaterializeResult(metadata=table_metadata(buckets))
 
     return entitlement_buckets

@@ -47,10 +47,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         """The closed period's final liable summaries in the outbox (CSV, JSON and a manifest),
         written once; the period is then recorded in `period_closures`. Periods close in order."""
-        manifest = close_period(
-            warehouse.open(), Path(outbox.path), context.partition_key, source.today(),
-            source.grace_days, context.run.run_id,
-        )  # fmt: skip
+        with warehouse.holding(context) as store:
+            manifest = close_period(
+                store, Path(outbox.path), context.partition_key, source.today(),
+                source.grace_days, context.run.run_id,
+            )  # fmt: skip
         folder = outbox_folder(Path(outbox.path), context.partition_key)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": manifest["rows"], "outbox": dg.MetadataValue.path(str(folder)),

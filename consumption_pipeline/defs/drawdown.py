@@ -38,27 +38,27 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
         period = pd.Timestamp(context.partition_key)
-        store = warehouse.open()
-        rated = store.read_period("rated_usage", context.partition_key)
-        buckets = store.read_period(
-            "entitlement_buckets", context.partition_key, where={"origin": "grant"}
-        )
-        carried = carried_buckets(store, period)
-        result = draw_down(rated, buckets, carried, source.catalog(), period)
-        written = {
-            "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
-            "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
-        }  # fmt: skip
-        ledger = result.entitlement_ledger
+        with warehouse.holding(context) as store:
+            rated = store.read_period("rated_usage", context.partition_key)
+            buckets = store.read_period(
+                "entitlement_buckets", context.partition_key, where={"origin": "grant"}
+            )
+            carried = carried_buckets(store, period)
+            result = draw_down(rated, buckets, carried, source.catalog(), period)
+            written = {
+                "usage_summaries": result.usage_summaries, "entitlement_ledger": result.entitlement_ledger,
+                "bucket_balances": result.bucket_balances, "entitlement_buckets": result.rollover_buckets,
+            }  # fmt: skip
+            ledger = result.entitlement_ledger
 
-        def digest_and_check():
-            return output_digests(written), drawdown_conserved(result.usage_summaries, ledger), (
-                bucket_balances_conserved(result.bucket_balances, ledger, carried))  # fmt: skip
+            def digest_and_check():
+                return output_digests(written), drawdown_conserved(result.usage_summaries, ledger), (
+                    bucket_balances_conserved(result.bucket_balances, ledger, carried))  # fmt: skip
 
-        # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
-        _, (digests, conserved, balanced) = alongside(digest_and_check, lambda: store.replace_period(
-            context.partition_key, written, where={"entitlement_buckets": {"origin": "rollover"}}))  # fmt: skip
-        record_lineage(context, source, store, written, outputs=digests)
+            # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
+            _, (digests, conserved, balanced) = alongside(digest_and_check, lambda: store.replace_period(
+                context.partition_key, written, where={"entitlement_buckets": {"origin": "rollover"}}))  # fmt: skip
+            record_lineage(context, source, store, written, outputs=digests)
         overage = result.usage_summaries["overage"].sum()
         yield dg.MaterializeResult(asset_key="usage_summaries", metadata=table_metadata(
             result.usage_summaries, total_overage=float(overage)))  # fmt: skip

@@ -38,14 +38,14 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ):
         period = pd.Timestamp(context.partition_key)
         as_of = as_of_for(period, source.today())
-        store = warehouse.open()
-        state = read_state(store, context.partition_key, as_of, config.window_days)
-        result = forecast(state, source.catalog(), period, as_of, config.window_days,
-                          source.grace_days)  # fmt: skip
-        frames = {"bucket_forecasts": result.buckets, "overage_forecasts": result.overage}
-        store.replace_period(context.partition_key, frames)
-        record_lineage(context, source, store, frames,
-                       {"settings/as_of": f"{as_of:%Y-%m-%d}", "settings/window_days": str(config.window_days)})  # fmt: skip
+        with warehouse.holding(context) as store:
+            state = read_state(store, context.partition_key, as_of, config.window_days)
+            result = forecast(state, source.catalog(), period, as_of, config.window_days,
+                              source.grace_days)  # fmt: skip
+            frames = {"bucket_forecasts": result.buckets, "overage_forecasts": result.overage}
+            store.replace_period(context.partition_key, frames)
+            record_lineage(context, source, store, frames,
+                           {"settings/as_of": f"{as_of:%Y-%m-%d}", "settings/window_days": str(config.window_days)})  # fmt: skip
         yield dg.MaterializeResult(asset_key="bucket_forecasts", metadata=table_metadata(
             result.buckets, as_of=f"{as_of:%Y-%m-%d}"))  # fmt: skip
         yield dg.MaterializeResult(asset_key="overage_forecasts", metadata=table_metadata(

@@ -50,32 +50,33 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
         period = pd.Timestamp(context.partition_key)
-        catalog_files = source.catalog_files()
-        catalog = yield from _built(catalog_files)
-        files = _Counted(source.event_files())  # rows as read: the reconciliation's own count
-        # The catalog's suites run beside the first passes over the events (file reads and
-        # hashing let go of the interpreter); their outcomes are reported with the others.
-        run, catalog_checks = alongside(
-            lambda: check_catalog(catalog_files),
-            lambda: Ingestion(files, catalog, period, source.billing_timezone),
-        )
-        store, accepted = warehouse.open(), []
-        # Accepted events go to the lake batch by batch as they are placed (and are kept for the
-        # checks); then the SQL tables, in one transaction.
-        store.write_batches(context.partition_key, "usage_events", _kept(run, accepted))
-        result = Ingested(concat_events(accepted), run.quarantined_events, run.reconciliation)
-        sql = {"quarantined_events": result.quarantined_events,
-               "ingest_reconciliation": pd.DataFrame([result.reconciliation])}  # fmt: skip
-        written = {"usage_events": result.usage_events, **sql}
+        with warehouse.holding(context) as store:
+            catalog_files = source.catalog_files()
+            catalog = yield from _built(catalog_files)
+            files = _Counted(source.event_files())  # rows as read: the reconciliation's own count
+            # The catalog's suites run beside the first passes over the events (file reads and
+            # hashing let go of the interpreter); their outcomes are reported with the others.
+            run, catalog_checks = alongside(
+                lambda: check_catalog(catalog_files),
+                lambda: Ingestion(files, catalog, period, source.billing_timezone),
+            )
+            accepted: list[pd.DataFrame] = []
+            # Accepted events go to the lake batch by batch as they are placed (and are kept for the
+            # checks); then the SQL tables, in one transaction.
+            store.write_batches(context.partition_key, "usage_events", _kept(run, accepted))
+            result = Ingested(concat_events(accepted), run.quarantined_events, run.reconciliation)
+            sql = {"quarantined_events": result.quarantined_events,
+                   "ingest_reconciliation": pd.DataFrame([result.reconciliation])}  # fmt: skip
+            written = {"usage_events": result.usage_events, **sql}
 
-        def write_and_check() -> list[Outcome]:
-            store.replace_period(context.partition_key, sql)
-            return [*catalog_checks, accepted_usage(result.usage_events, catalog, period),
-                    events_reconcile(files.rows, result.usage_events, result.quarantined_events,
-                                     result.reconciliation)]  # fmt: skip
+            def write_and_check() -> list[Outcome]:
+                store.replace_period(context.partition_key, sql)
+                return [*catalog_checks, accepted_usage(result.usage_events, catalog, period),
+                        events_reconcile(files.rows, result.usage_events, result.quarantined_events,
+                                         result.reconciliation)]  # fmt: skip
 
-        outcomes, digests = alongside(lambda: output_digests(written), write_and_check)
-        record_lineage(context, source, store, written, outputs=digests)
+            outcomes, digests = alongside(lambda: output_digests(written), write_and_check)
+            record_lineage(context, source, store, written, outputs=digests)
         reasons = result.quarantined_events["reason"].value_counts().to_dict()
         yield dg.MaterializeResult(asset_key="usage_events", metadata=table_metadata(
             result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()}))  # fmt: skip

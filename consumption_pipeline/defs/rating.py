@@ -21,13 +21,13 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """One row per (account, asset, resource, window): consumption and drawdown quantity."""
-        store = warehouse.open()
-        events = store.read_batches("usage_events", context.partition_key, RATED_FROM)
-        rated = rate_usage(events, source.catalog(), pd.Timestamp(context.partition_key))
-        written = {"rated_usage": rated}
-        _, digests = alongside(lambda: output_digests(written),
-                               lambda: store.replace_period(context.partition_key, written))  # fmt: skip
-        record_lineage(context, source, store, written, outputs=digests)
+        with warehouse.holding(context) as store:
+            events = store.read_batches("usage_events", context.partition_key, RATED_FROM)
+            rated = rate_usage(events, source.catalog(), pd.Timestamp(context.partition_key))
+            written = {"rated_usage": rated}
+            _, digests = alongside(lambda: output_digests(written),
+                                   lambda: store.replace_period(context.partition_key, written))  # fmt: skip
+            record_lineage(context, source, store, written, outputs=digests)
         previous = store.read_period("rated_usage", _previous(context.partition_key))
         outcome = volume_anomalies(rated, previous, source.anomaly_factor)
         return dg.MaterializeResult(metadata=table_metadata(rated),

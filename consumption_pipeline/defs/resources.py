@@ -1,6 +1,8 @@
 """Resources: where the sources are and which warehouse the stages write."""
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -9,6 +11,7 @@ import pandas as pd
 
 from consumption_pipeline import sources
 from consumption_pipeline.domain.catalog import Catalog, build_catalog
+from consumption_pipeline.locks import LOCK_WAIT_SECONDS
 from consumption_pipeline.warehouse import Warehouse
 
 
@@ -56,6 +59,17 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str
     lake: str = ""
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS  # before a writer of a held period stops
 
     def open(self) -> Warehouse:
         return Warehouse(self.url, self.lake)
+
+    @contextlib.contextmanager
+    def holding(self, context: dg.AssetExecutionContext) -> Iterator[Warehouse]:
+        """The warehouse, with the step's period held from its first read to its last write:
+        another run's step of the same period waits (or stops, naming this run), so two runs
+        never interleave their reads and writes of one period."""
+        store = self.open()
+        holder = f"run {context.run.run_id} (step {context.assets_def.node_def.name})"
+        with store.period_lock(context.partition_key, holder, self.lock_wait_seconds):
+            yield store

@@ -23,9 +23,9 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     def restatements(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        store = warehouse.open()
-        record_lineage(context, source, store, {})
-        result = restate(store, context.partition_key, context.run.run_id, code_version())
+        with warehouse.holding(context) as store:
+            record_lineage(context, source, store, {})
+            result = restate(store, context.partition_key, context.run.run_id, code_version())
         if result is None:
             return dg.MaterializeResult(metadata={"dagster/row_count": 0,
                                                   "restatement": "none"})  # fmt: skip

@@ -30,17 +30,17 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     def summaries(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
-        store = warehouse.open()
-        usage = store.read_period("usage_summaries", context.partition_key, columns=SUMMARIZED)
-        period = pd.Timestamp(context.partition_key)
-        result = summarize(usage, source.catalog(), period, source.today(), source.grace_days)
-        written = {"ratable_summaries": result.ratable_summaries,
-                   "liable_summaries": result.liable_summaries}  # fmt: skip
-        # Only the usage lines: adjustment lines booked here by restatements of closed periods stay.
-        _, digests = alongside(lambda: output_digests(written), lambda: store.replace_period(
-            context.partition_key, written, where={"ratable_summaries": {"line_type": "usage"},
-                                                   "liable_summaries": {"line_type": "usage"}}))  # fmt: skip
-        record_lineage(context, source, store, written, outputs=digests)
+        with warehouse.holding(context) as store:
+            usage = store.read_period("usage_summaries", context.partition_key, columns=SUMMARIZED)
+            period = pd.Timestamp(context.partition_key)
+            result = summarize(usage, source.catalog(), period, source.today(), source.grace_days)
+            written = {"ratable_summaries": result.ratable_summaries,
+                       "liable_summaries": result.liable_summaries}  # fmt: skip
+            # Only the usage lines: adjustment lines booked here by restatements of closed periods stay.
+            _, digests = alongside(lambda: output_digests(written), lambda: store.replace_period(
+                context.partition_key, written, where={"ratable_summaries": {"line_type": "usage"},
+                                                       "liable_summaries": {"line_type": "usage"}}))  # fmt: skip
+            record_lineage(context, source, store, written, outputs=digests)
         liable = result.liable_summaries
         totals = liable.groupby("currency")["amount"].sum()
         yield dg.MaterializeResult(
