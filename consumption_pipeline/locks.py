@@ -63,11 +63,26 @@ def hold(engine: sa.Engine, period: str, holder: str, wait: float) -> Iterator[N
     """Hold `period`'s lock on the warehouse behind `engine` while the block runs."""
     take = _advisory if engine.dialect.name == "postgresql" else _flock
     with take(engine, period, holder, wait):
-        _record(engine, period, holder)
+        with _named(engine, period):
+            _record(engine, period, holder)
         try:
             yield
         finally:
-            _release_record(engine, period, holder)
+            with _named(engine, period):
+                _release_record(engine, period, holder)
+
+
+@contextlib.contextmanager
+def _named(engine: sa.Engine, period: str) -> Iterator[None]:
+    """A warehouse that cannot record the holder (read-only, say) is named in one sentence."""
+    try:
+        yield
+    except sa.exc.DBAPIError as error:
+        shown = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise PeriodLocked(
+            f"period {period[:7]}: warehouse {shown} cannot record who writes it: {reason}"
+        ) from error
 
 
 @contextlib.contextmanager
@@ -116,8 +131,8 @@ def _try_flock(descriptor: int) -> bool:
 def lock_folder(engine: sa.Engine) -> Path:
     """Beside a SQLite file (warehouse.db -> warehouse.locks); a database in memory is one
     process's own, so its locks need only be that process's."""
-    database = engine.url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
+    database = (engine.url.database or "").removeprefix("file:")  # a URI filename too
+    if database in ("", ":memory:") or engine.url.query.get("mode") == "memory":
         return Path(tempfile.gettempdir()) / f"warehouse-locks-{os.getpid()}"
     return Path(database).with_suffix(".locks")
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -43,20 +44,28 @@ def finished(process: subprocess.Popen) -> str:
     return out.decode()
 
 
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """What one run alone leaves, per backend (computed once for the module)."""
+    alone: dict[str, dict] = {}
+    for backend in ("sqlite", "postgresql"):
+        folder = tmp_path_factory.mktemp(f"alone-{backend}")
+        with fresh_warehouse(backend, folder) as url:
+            finished(cli_run(url, folder / "home"))
+            alone[backend] = snapshot(url, PERIODS)
+            Warehouse(url).engine.dispose()
+    yield alone
+
+
 @pytest.mark.parametrize(
     ("backend", "shared_home", "offset"),
     [("sqlite", False, 0.0), ("postgresql", False, 0.0), ("postgresql", True, 2.5)],
     ids=["sqlite", "postgresql", "postgresql-shared-home-later"],
 )
 def test_two_runs_started_together_leave_the_tables_of_one_run(
-    tmp_path: Path, backend: str, shared_home: bool, offset: float
+    tmp_path: Path, one_run: dict, backend: str, shared_home: bool, offset: float
 ):
-    with fresh_warehouse(backend, tmp_path / "alone") as url:
-        finished(cli_run(url, tmp_path / "alone-home"))
-        alone = snapshot(url, PERIODS)
-        Warehouse(url).engine.dispose()
-    with fresh_warehouse(backend, tmp_path / "together") as url:
-        (tmp_path / "together").mkdir(exist_ok=True)
+    with fresh_warehouse(backend, tmp_path) as url:
         first = cli_run(url, tmp_path / "home-1")
         time.sleep(offset)
         second = cli_run(url, tmp_path / ("home-1" if shared_home else "home-2"))
@@ -64,8 +73,8 @@ def test_two_runs_started_together_leave_the_tables_of_one_run(
         together = snapshot(url, PERIODS)
         Warehouse(url).engine.dispose()
     assert invoices[0] == invoices[1]
-    assert sum(len(frame) for frame in alone.values()) > 0
-    assert_same_tables(together, alone)
+    assert sum(len(frame) for frame in one_run[backend].values()) > 0
+    assert_same_tables(together, one_run[backend])
 
 
 # A writer that reads a period's count, thinks, and writes it back one higher: without the lock,
@@ -194,4 +203,35 @@ def test_an_older_warehouse_gains_its_keys_or_names_the_rows_that_break_them(
         store = Warehouse(url, lake)  # the key is back: a repeated row is refused again
         with pytest.raises(WarehouseError, match="of table usage_summaries"):
             store.replace_period(OCT, {"usage_summaries": pd.DataFrame({"summary_id": ["a", "a"]})})
+        store.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_read_only_warehouse_is_named_when_a_stage_would_write_it(tmp_path: Path, backend: str):
+    with fresh_warehouse(backend, tmp_path) as url:
+        lake = str(tmp_path / "lake")
+        Warehouse(url, lake).engine.dispose()  # its tables exist
+        if backend == "sqlite":
+            path = url.removeprefix("sqlite:///")
+            read_only, reason = (
+                f"sqlite:///file:{path}?mode=ro&uri=true",
+                "attempt to write a readonly database",
+            )
+        else:
+            with sa.create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+                database = conn.exec_driver_sql("SELECT current_database()").scalar()
+                conn.exec_driver_sql(
+                    f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'
+                )
+            read_only, reason = url, "cannot execute DELETE in a read-only transaction"
+        store = Warehouse(read_only, lake)
+        shown = store.shown_url
+        with pytest.raises(PeriodLocked) as refused, store.period_lock(OCT, "run r (step s)"):
+            pytest.fail("the lock was recorded in a read-only warehouse")
+        assert str(refused.value) == (
+            f"period 2026-10: warehouse {shown} cannot record who writes it: {reason}"
+        )
+        with pytest.raises(WarehouseError) as refused:
+            store.replace_period(OCT, {"ingest_reconciliation": pd.DataFrame({"events_read": [1]})})
+        assert str(refused.value) == f"warehouse {shown}: replacing period 2026-10: {reason}"
         store.engine.dispose()
