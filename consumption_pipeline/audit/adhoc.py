@@ -20,7 +20,9 @@ currency's minor units by largest remainder: a whole period adds up to its invoi
 
 from __future__ import annotations
 
+import difflib
 import enum
+import re
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -84,24 +86,54 @@ def parse_date(value: str, field: str) -> pd.Timestamp:
     return day
 
 
+# A request id names the result's files: letters, digits, '-', '_' and '.', not leading with
+# '.' or '-' (no path, no hidden file, no option), 1 to 64 characters.
+REQUEST_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+MAX_WINDOW_DAYS = 366  # a burn rate over more than a year says nothing of the coming days
+
+
+def check_request_id(value: str) -> str:
+    if not REQUEST_ID.fullmatch(value):
+        raise RequestError(
+            f"request_id {value[:80]!r}: expected 1 to 64 letters, digits, '-', '_' or '.', "
+            "starting with a letter, digit or '_'"
+        )
+    return value
+
+
+def check_window_days(days: int, field: str) -> int:
+    if not 1 <= days <= MAX_WINDOW_DAYS:
+        raise RequestError(f"{field} {days}: expected a whole number of days from 1 to "
+                           f"{MAX_WINDOW_DAYS}")  # fmt: skip
+    return days
+
+
+def _close_to(value: str, known: set[str]) -> str:
+    """A few known ids like `value`, for a message (never the whole list)."""
+    close = difflib.get_close_matches(value, sorted(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 def validate(request: Request, catalog: Catalog) -> None:
     """Reject what cannot be answered, naming the field: unknown account, asset or resource, an
     asset of another account, an end before the start."""
     accounts = set(catalog.accounts["account_id"])
     if request.account_id not in accounts:
-        raise RequestError(f"account_id: unknown account {request.account_id!r} "
-                           f"(accounts.csv has {', '.join(sorted(accounts))})")  # fmt: skip
+        raise RequestError(f"account_id: unknown account {request.account_id!r}"
+                           f"{_close_to(request.account_id, accounts)}")  # fmt: skip
     if request.asset_id is not None:
         owner = catalog.assets.set_index("asset_id")["account_id"].get(request.asset_id)
         if owner is None:
-            raise RequestError(f"asset_id: unknown asset {request.asset_id!r}")
+            raise RequestError(f"asset_id: unknown asset {request.asset_id!r}"
+                               f"{_close_to(request.asset_id, set(catalog.assets['asset_id']))}")  # fmt: skip
         if owner != request.account_id:
             raise RequestError(f"asset_id: asset {request.asset_id!r} belongs to account "
                                f"{owner!r}, not {request.account_id!r}")  # fmt: skip
     resources = set(catalog.resources["usage_resource_id"])
     if request.usage_resource_id is not None and request.usage_resource_id not in resources:
         raise RequestError(f"usage_resource_id: unknown usage resource "
-                           f"{request.usage_resource_id!r}")  # fmt: skip
+                           f"{request.usage_resource_id!r}"
+                           f"{_close_to(request.usage_resource_id, resources)}")  # fmt: skip
     if request.end < request.start:
         raise RequestError(f"end_date {request.end:%Y-%m-%d} is before start_date "
                            f"{request.start:%Y-%m-%d}")  # fmt: skip

@@ -60,6 +60,7 @@ def adhoc_summary(
 ) -> dg.MaterializeResult:
     try:
         request = _request(config, context.run.run_id)
+        adhoc.check_window_days(config.forecast_window_days, "forecast_window_days")
         catalog = source.catalog()
         adhoc.validate(request, catalog)
         store = warehouse.open()
@@ -84,7 +85,7 @@ def adhoc_summary(
 
 def _request(config: AdhocConfig, run_id: str) -> adhoc.Request:
     return adhoc.Request(
-        request_id=config.request_id or run_id, account_id=config.account_id,
+        request_id=adhoc.check_request_id(config.request_id or run_id), account_id=config.account_id,
         start=adhoc.parse_date(config.start_date, "start_date"),
         end=adhoc.parse_date(config.end_date, "end_date"), granularity=config.granularity,
         asset_id=config.asset_id or None, usage_resource_id=config.usage_resource_id or None,
@@ -116,12 +117,14 @@ def _forecast(store: Warehouse, request: adhoc.Request, catalog: Catalog, as_of:
 
 def _write(store: Warehouse, request: adhoc.Request, summary: adhoc.Summary, report: str,
            run_id: str, as_of: pd.Timestamp) -> Path:  # fmt: skip
-    folder = adhoc_dir()
+    folder = adhoc_dir().resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    csv_path = folder / f"{request.request_id}.csv"
+    csv_path, buckets_path, report_path = (
+        _inside(folder, f"{request.request_id}{suffix}") for suffix in (".csv", "-buckets.csv", ".md")
+    )  # fmt: skip
     summary.usage.to_csv(csv_path, index=False)
-    summary.buckets.to_csv(folder / f"{request.request_id}-buckets.csv", index=False)
-    (folder / f"{request.request_id}.md").write_text(report)
+    summary.buckets.to_csv(buckets_path, index=False)
+    report_path.write_text(report)
     key = {"request_id": request.request_id}
     audit_store.replace_rows(store.engine, "adhoc_requests", key, pd.DataFrame([{
         **key, "run_id": run_id, "requested_at": pd.Timestamp(dt.datetime.now(dt.UTC)),
@@ -134,3 +137,13 @@ def _write(store: Warehouse, request: adhoc.Request, summary: adhoc.Summary, rep
     audit_store.replace_rows(store.engine, "adhoc_bucket_balances", key,
                              summary.buckets.assign(**key))  # fmt: skip
     return csv_path
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """`folder / name`, refused unless it stays in `folder` (a request id is checked already;
+    this guards the folder against a link planted in it)."""
+    path = (folder / name).resolve()
+    if path.parent != folder:
+        raise dg.Failure(description=f"ad hoc summary not produced: request_id: {name!r} would "
+                                     f"be written outside {folder}")  # fmt: skip
+    return path

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from consumption_pipeline.audit.adhoc import RequestError, check_window_days
 from consumption_pipeline.audit.forecast import DEFAULT_WINDOW_DAYS, as_of_for, forecast, read_state
 from consumption_pipeline.defs.lineage import record_lineage
 from consumption_pipeline.defs.metadata import table_metadata
@@ -36,6 +37,10 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         source: SourceDirectory,
         warehouse: WarehouseResource,
     ):
+        try:
+            check_window_days(config.window_days, "window_days")
+        except RequestError as error:
+            raise dg.Failure(description=f"forecast not produced: {error}") from None
         period = pd.Timestamp(context.partition_key)
         as_of = as_of_for(period, source.today())
         with warehouse.holding(context) as store:
