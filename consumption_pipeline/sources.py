@@ -10,9 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import mmap
+import os
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -95,6 +99,12 @@ def event_files(source: Path) -> list[Path]:
     files = sorted(p for p in folder.rglob("*") if p.suffix in EVENT_SUFFIXES and p.is_file())
     if not files:
         raise SourceError(f"{folder}: no event files (*.csv, *.jsonl, *.parquet)")
+    for path in files:
+        try:  # the name is stored with the file's quarantined rows: it must be text
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            raise SourceError(f"{shown}: the file name is not UTF-8 text: rename it") from None
     return files
 
 
@@ -135,7 +145,7 @@ def read_event_batches(
 ) -> Iterator[pd.DataFrame]:
     """An event file as frames of at most BATCH_ROWS rows (Parquet) or one frame (CSV, JSONL),
     each as `read_events` describes but with only `columns` of the event columns; row numbers
-    count from the file's start."""
+    are the file's lines (CSV: the line a row starts on; JSONL: the line) or rows (Parquet)."""
     name = str(path.relative_to(relative_to)) if relative_to else path.name
     if path.suffix == ".parquet":
         frames = _events_parquet(path, columns)
@@ -152,82 +162,186 @@ def read_event_batches(
         yield frame[[*columns, "source_file", "row_number", "malformed"]]
 
 
+def _repeated(names: list[str]) -> str | None:
+    """An event column named more than once: which one holds the event's value is unknown."""
+    return next((c for c in EVENT_COLUMNS if names.count(c) > 1), None)
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line: LF, CRLF or a lone CR (old Macs)
+
+
 def _events_csv(path: Path) -> Iterator[pd.DataFrame]:
-    with path.open("rb") as handle:
-        first = handle.readline()
-    try:
-        header = next(csv.reader([first.decode("utf-8-sig").strip()]), [])
-    except UnicodeDecodeError as error:
-        raise SourceError(f"{path}: line 1: {_NOT_UTF8.format(error.start + 1)}") from None
-    if not header:
-        raise SourceError(f"{path}: empty file, expected a header row")
-    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
-        raise SourceError(f"{path}: line 1: expected comma-separated columns, got {header[0]!r}")
-    bad: list[tuple[int, str]] = []
+    header, quoted = _csv_header(path)
+    bad: list[tuple[int, str, str]] = []
 
     def keep_bad(row) -> str:
-        # row.number counts records, the header being 1 (blank lines are not records).
         problem = f"expected {row.expected_columns} fields, got {row.actual_columns}"
-        bad.append((row.number, f"{problem}: {row.text[:RAW_TEXT_LIMIT]}"))
+        bad.append((row.number, problem, row.text))
         return "skip"
 
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_bad),
+            # Blank lines are read, as rows of empty fields, so that every line is counted. A
+            # line break can only sit in a quoted field: only a file with quotes needs the
+            # slower chunking that keeps such a field in one row.
+            parse_options=pacsv.ParseOptions(
+                invalid_row_handler=keep_bad, newlines_in_values=quoted, ignore_empty_lines=False
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header}, strings_can_be_null=False
+                column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
             ),
         )
     except pa.ArrowInvalid as error:
         raise SourceError(
             _not_utf8(path, header) or f"{path}: cannot be read as CSV: {error}"
         ) from None
-    good = table.to_pandas()
-    good.columns = [c.strip().lstrip("\ufeff") for c in good.columns]
-    bad_lines = {n for n, _ in bad}
-    lines = [n for n in range(2, len(good) + len(bad) + 2) if n not in bad_lines]
-    good["row_number"] = lines[: len(good)]
+    if table.column_names != header:
+        raise SourceError(f"{path}: line 1: the header cannot be read as CSV column names")
+    lines, bad_lines = _line_numbers(table, [(n, t) for n, _, t in bad], quoted)
+    kept = ~_blank_rows(table)
+    events = table.select([i for i, h in enumerate(header) if h.strip() in EVENT_COLUMNS])
+    good = (events if kept.all() else events.filter(pa.array(kept))).to_pandas()
+    good.columns = [c.strip() for c in good.columns]
+    good["row_number"] = lines[kept]
     good["malformed"] = pd.Series(pd.NA, index=good.index, dtype="str")
-    malformed = pd.DataFrame({"row_number": [n for n, _ in bad], "malformed": [w for _, w in bad]})
+    details = [f"{problem}: {text[:RAW_TEXT_LIMIT]}" for _, problem, text in bad]
+    malformed = pd.DataFrame({"row_number": bad_lines, "malformed": details})
     yield pd.concat([good, malformed], ignore_index=True)
+
+
+def _csv_header(path: Path) -> tuple[list[str], bool]:
+    """The header's fields as written (without a BOM), and whether the file holds a quote."""
+    with path.open("rb") as handle:
+        if not os.fstat(handle.fileno()).st_size:
+            raise SourceError(f"{path}: empty file, expected a header row")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            quoted = data.find(b'"') >= 0
+            newline = data.find(b"\n")
+            stop = newline if newline >= 0 else len(data)
+            cr = data.find(b"\r", 0, stop)  # a file of CR-ended lines has no LF
+            first = data[: cr if cr >= 0 else stop]
+    try:
+        header = next(csv.reader([first.decode("utf-8-sig")]), [])
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{path}: line 1: {_NOT_UTF8.format(error.start + 1)}") from None
+    if not header:
+        raise SourceError(f"{path}: line 1: expected a header row, got a blank line")
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        raise SourceError(f"{path}: line 1: expected comma-separated columns, got {header[0]!r}")
+    if (name := _repeated([h.strip() for h in header])) is not None:
+        raise SourceError(f"{path}: line 1: column '{name}' appears more than once in the header")
+    return header, quoted
+
+
+def _line_numbers(
+    table: pa.Table, bad: list[tuple[int, str]], quoted: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The line each row starts on, for the table's rows and for the bad (number, text) rows.
+    Records are numbered from the header's 1, bad ones included; a record spans one line plus
+    the line breaks inside its quoted fields."""
+    records = 1 + table.num_rows + len(bad)
+    numbers = np.array([n for n, _ in bad], np.int64)
+    good = np.ones(records + 1, bool)
+    good[:2], good[numbers] = False, False
+    span = np.ones(records + 1, np.int64)
+    span[0] = 0
+    if quoted:
+        span[good] += _line_breaks(table)
+        span[numbers] += np.array([len(_LINE_BREAK.findall(t)) for _, t in bad], np.int64)
+    first = 1 + np.cumsum(span) - span
+    return first[good], first[numbers]
+
+
+def _line_breaks(table: pa.Table) -> np.ndarray:
+    """The line breaks inside each row's fields."""
+    breaks = np.zeros(table.num_rows, np.int64)
+    for column in table.columns:
+        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
+            breaks += np.asarray(pc.count_substring_regex(column, _LINE_BREAK.pattern))
+    return breaks
+
+
+def _blank_rows(table: pa.Table) -> np.ndarray:
+    """Rows without a character in any field: blank lines (or lines of bare commas)."""
+    blank = np.ones(table.num_rows, bool)
+    for column in table.columns:
+        if not blank.any():
+            break
+        blank &= np.asarray(pc.equal(pc.binary_length(column), 0))
+    return blank
 
 
 def _not_utf8(path: Path, header: list[str]) -> str | None:
     """Where a CSV file stops being UTF-8 text (line and column), if it does."""
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_lines(handle), start=1):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 cells = next(csv.reader([raw.decode("utf-8", errors="replace")]), [])
                 bad = [h for h, cell in zip(header, cells, strict=False) if "\ufffd" in cell]
-                where = f"line {number}" + (f", column '{bad[0]}'" if bad else "")
+                where = f"line {number}" + (f", column '{bad[0].strip()}'" if bad else "")
                 return f"{path}: {where}: {_NOT_UTF8.format(error.start + 1)}"
     return None
 
 
+def _lines(handle: BinaryIO) -> Iterator[bytes]:
+    """A file's lines without their ends, whichever of LF, CRLF or CR ends them."""
+    for raw in handle:
+        yield from raw.splitlines()
+
+
+# --- JSON lines --------------------------------------------------------------------------------
+
+ID_FIELDS = frozenset(["event_id", "account_id", "asset_id", "usage_resource_id"])
+
+
+class _Number(str):
+    """A JSON number as written: parsed as a float it could lose digits before the quantity
+    rules see it (1.2345678 with 7 decimals, integers past 2**53)."""
+
+
+class _RepeatedKeys(dict):
+    """A JSON object with a key given more than once (json would keep its last value)."""
+
+    def __init__(self, pairs: list[tuple[str, object]]):
+        super().__init__(pairs)
+        keys = [k for k, _ in pairs]
+        self.repeated = [k for k in dict.fromkeys(keys) if keys.count(k) > 1]
+
+
+def _json_dict(pairs: list[tuple[str, object]]) -> dict:
+    record = dict(pairs)
+    return record if len(record) == len(pairs) else _RepeatedKeys(pairs)
+
+
+_JSON = json.JSONDecoder(
+    parse_float=_Number, parse_int=_Number, parse_constant=_Number, object_pairs_hook=_json_dict
+)
+
+
 def _events_jsonl(path: Path) -> Iterator[pd.DataFrame]:
-    records, numbers, problems = [], [], []
+    fields: dict[str, list[str | None]] = {c: [] for c in EVENT_COLUMNS}
+    numbers, problems = [], []
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_lines(handle), start=1):
             if not raw.strip():
                 continue
             record, problem = _json_object(raw, first=number == 1)
             if problem is not None:
                 text = raw.decode("utf-8", errors="replace").strip()
                 problem = f"{problem}: {text[:RAW_TEXT_LIMIT]}"
-            records.append(record)
+            # A JSON line has no header: a key missing from a line is a missing field.
+            for column, values in fields.items():
+                values.append(_as_text(record.get(column)))
             numbers.append(number)
             problems.append(problem)
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    # A JSON line has no header: a key missing from every line is a missing field of each event.
-    columns = [*frame.columns, *(c for c in EVENT_COLUMNS if c not in frame.columns)]
-    frame = frame.reindex(index=range(len(records)), columns=columns)
-    for column in frame.columns:
-        frame[column] = _as_text(frame[column])
-    frame["row_number"] = numbers
+    frame = pd.DataFrame({c: pd.Series(v, dtype="str") for c, v in fields.items()})
+    frame["row_number"] = np.array(numbers, np.int64)
     frame["malformed"] = pd.Series(problems, dtype="str")
     yield frame
 
@@ -235,29 +349,78 @@ def _events_jsonl(path: Path) -> Iterator[pd.DataFrame]:
 def _json_object(raw: bytes, first: bool) -> tuple[dict, str | None]:
     """One JSON line as a dict, or why it is not one (a bad line must not hide the others)."""
     try:
-        # NaN and Infinity stay text: as floats, pandas would take NaN for a missing value.
-        record = json.loads(raw.decode("utf-8-sig" if first else "utf-8"), parse_constant=str)
+        record = _JSON.decode(raw.decode("utf-8-sig" if first else "utf-8"))
     except UnicodeDecodeError:
         return {}, "not UTF-8 text"
     except json.JSONDecodeError as error:
         return {}, f"invalid JSON: {error.msg}"
-    return (record, None) if isinstance(record, dict) else ({}, "not a JSON object")
+    except RecursionError:
+        return {}, "invalid JSON: nested too deeply"
+    if not isinstance(record, dict):
+        return {}, "not a JSON object"
+    return _event_fields(record)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """JSON values as text, numbers spelled as written by json (700 and 700.0 stay distinct
-    text; the ingest compares them as values)."""
-    return values.map(
-        lambda v: v if v is None or isinstance(v, str) else json.dumps(v), na_action="ignore"
-    ).astype("str")
+def _event_fields(record: dict) -> tuple[dict, str | None]:
+    """The record, and why its event fields cannot be read (their values are kept where they
+    are not ambiguous, to be shown with the quarantined row)."""
+    repeated = [k for k in getattr(record, "repeated", []) if k in EVENT_COLUMNS]
+    if repeated:
+        kept = {k: v for k, v in record.items() if k not in repeated}
+        return kept, f"key '{repeated[0]}' appears more than once"
+    for column in EVENT_COLUMNS:
+        value = record.get(column)
+        if isinstance(value, str) and not value.isascii() and _lone_surrogate(value):
+            return {**record, column: None}, f"'{column}' is not Unicode text (a lone surrogate)"
+        if column in ID_FIELDS and (kind := _not_an_id(value)):
+            return record, f"'{column}' is {kind}, expected text or an integer"
+    return record, None
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _not_an_id(value) -> str | None:
+    """What a JSON id value is when it is not text or an integer (1e2, 7.0: which id?)."""
+    if value is None or (isinstance(value, str) and not isinstance(value, _Number)):
+        return None
+    if isinstance(value, _Number):
+        return None if value.lstrip("-").isdigit() else f"the number {value}"
+    return {dict: "a JSON object", list: "a JSON array"}.get(type(value), "a JSON boolean")
+
+
+def _as_text(value) -> str | None:
+    """A JSON value as text: a string as it is, a number as written, anything else as JSON."""
+    return None if value is None else str(value) if isinstance(value, str) else _json_text(value)
+
+
+def _json_text(value) -> str:
+    if isinstance(value, _Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_json_text, value)) + "]"
+    return json.dumps(value)
+
+
+# --- Parquet -----------------------------------------------------------------------------------
 
 
 def _events_parquet(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
     try:
-        names = pq.read_schema(path).names
+        schema = pq.read_schema(path)
+        if (repeated := _repeated(schema.names)) is not None:
+            raise SourceError(f"{path}: column '{repeated}' appears more than once in the file")
+        present = [c for c in columns if c in schema.names]
         # Ids repeat across millions of events: read them dictionary-encoded (categoricals).
-        file = pq.ParquetFile(path, read_dictionary=[c for c in DICTIONARY_COLUMNS if c in names])
-        present = [c for c in columns if c in names]
+        text = [c for c in DICTIONARY_COLUMNS if c in present and _is_text(schema.field(c).type)]
+        file = pq.ParquetFile(path, read_dictionary=text)
         # Batches within each row group: the same rows whichever columns are read.
         batches = (
             batch
@@ -266,14 +429,105 @@ def _events_parquet(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
         ) if file.metadata.num_rows else None  # fmt: skip
         first = 1
         for batch in batches or [file.schema_arrow.empty_table().select(present)]:
-            frame = _nan_as_text(pa.Table.from_batches([batch]) if batches else batch,
-                                 "quantity").to_pandas()  # fmt: skip
+            table = pa.Table.from_batches([batch]) if batches else batch
+            for name in present:
+                index = table.column_names.index(name)
+                table = table.set_column(index, name, _event_column(path, name, table[name]))
+            _check_utf8(path, table, first)
+            frame = _nan_as_text(table, "quantity").to_pandas()
             frame["row_number"] = np.arange(first, first + len(frame))
             frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
             first += len(frame)
             yield frame
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{path}: cannot be read as Parquet: {error}") from None
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _event_column(path: Path, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A Parquet column in a type the event rules read: ids as text (integers are spelled
+    out), quantities as numbers or text, instants in µs; other values of a quantity or an
+    instant as text, which the rules judge (a date is not an instant); nested values, or ids
+    of any other type (a float may have lost digits), are refused."""
+    if pa.types.is_dictionary(column.type) and not _is_text(column.type):
+        column = column.cast(column.type.value_type)
+    kind = column.type
+    if _is_text(kind) or pa.types.is_null(kind):
+        return column
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    if name == "quantity" and numeric:
+        return column
+    if name == "occurred_at" and pa.types.is_timestamp(kind):
+        return _in_microseconds(column)
+    binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    if pa.types.is_nested(kind) or (name in ID_FIELDS and not pa.types.is_integer(kind) | binary):
+        raise _holds(path, name, kind)
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        raise SourceError(f"{path}: column '{name}': {_NOT_UTF8_STRINGS}") from None
+    except pa.ArrowNotImplementedError:
+        raise _holds(path, name, kind) from None
+
+
+def _holds(path: Path, name: str, kind: pa.DataType) -> SourceError:
+    expected = {"quantity": "numbers or text", "occurred_at": "timestamps or text"}
+    return SourceError(
+        f"{path}: column '{name}' holds {kind} values, expected {expected.get(name, 'text')}"
+    )
+
+
+_NOT_UTF8_STRINGS = "not UTF-8 text: write its strings as UTF-8"
+
+
+def _in_microseconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Instants as µs since the epoch, labelled UTC when zoned (Parquet stores zoned instants
+    in UTC: the zone name is only a label). An instant beyond the µs range (about ±290,000
+    years) would wrap: such a column is read as text, whose rules refuse those values."""
+    target = pa.timestamp("us", "UTC" if column.type.tz else None)
+    try:
+        # Nanoseconds lose their last digits (never more than the µs the ingest keeps).
+        return column.cast(target, safe=column.type.unit != "ns")
+    except pa.ArrowInvalid:
+        return column.cast(pa.string())
+
+
+def _check_utf8(path: Path, table: pa.Table, first: int) -> None:
+    """Parquet strings are not checked on reading (pandas takes them as they are, and a byte
+    that is not UTF-8 fails whatever later reads it): a string that is not UTF-8 stops the
+    file, naming its row and column."""
+    for name in (n for n in table.column_names if _is_text(table[n].type)):
+        try:
+            table[name].validate(full=True)
+        except pa.ArrowInvalid:
+            for row, value in enumerate(_raw_bytes(table[name]), start=first):
+                if value is not None and not _is_utf8(value):
+                    raise SourceError(
+                        f"{path}: row {row}, column '{name}': {_NOT_UTF8_STRINGS}"
+                    ) from None
+            raise
+
+
+def _raw_bytes(column: pa.ChunkedArray) -> Iterator[bytes | None]:
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_decode()
+        yield from chunk.cast(pa.large_binary()).to_pylist()
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _nan_as_text(table: pa.Table, column: str) -> pa.Table:
