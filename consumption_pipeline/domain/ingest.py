@@ -36,8 +36,8 @@ RAW_COLUMNS = [*ID_COLUMNS, "quantity", "occurred_at"]
 ACCEPTED = [*ID_COLUMNS, "quantity", "occurred_at", "usage_date", "source_file", "row_number"]
 COUNTS = ["events_read", "accepted", "duplicates", "quarantined", "other_periods"]
 # Reasons by code; a row takes the first that applies, in this order (0: none).
-_BEFORE_QUANTITY = [None, "malformed_row", "missing_event_id", "missing_account_id",
-                    "missing_usage_resource_id"]  # fmt: skip
+_BEFORE_QUANTITY = [None, "malformed_row", "invalid_text", "missing_event_id",
+                    "missing_account_id", "missing_usage_resource_id"]  # fmt: skip
 REASONS = np.array([*_BEFORE_QUANTITY, *QUANTITY_REASONS[1:], "missing_occurred_at",
                     "invalid_occurred_at", "conflict", "unknown_account", "unknown_usage_resource",
                     "unknown_asset", "asset_of_another_account"], dtype=object)  # fmt: skip
@@ -45,6 +45,9 @@ _CODE = {name: code for code, name in enumerate(REASONS) if name}
 _QUANTITY_CODE = len(_BEFORE_QUANTITY) - 1  # a quantity reason's code is this + its own
 MISSING, UNKNOWN = -2, -1  # reference codes that are not an index into the catalog
 _DAY_US = 86_400_000_000
+_MINUTE_US = 60_000_000
+# An instant names a date and a time of day to the minute at least (ISO 8601, extended or basic).
+_INSTANT = r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}[T ][0-9]{2}:?[0-9]{2}"
 
 
 @dataclass(frozen=True)
@@ -291,10 +294,12 @@ def _parse(raw: pd.DataFrame, timezone: str, catalog: CatalogIds) -> _Events:
     period[time_bad | malformed] = np.datetime64("NaT")
     event_id = _stripped(raw["event_id"])
     references = {c: _codes(raw[c], catalog.of_column[c]) for c in REFERENCES}
+    with_nul = _with_nul(raw, event_id, references)
     missing_time = time_bad & _blank(raw["occurred_at"], time_bad)
     quantity_bad = quantity_code > 0
     reasons = [
         (malformed, "malformed_row"),
+        (np.logical_or.reduce([*with_nul.values(), np.zeros(len(raw), bool)]), "invalid_text"),
         (event_id.is_null().to_numpy(zero_copy_only=False), "missing_event_id"),
         (references["account_id"][0] == MISSING, "missing_account_id"),
         (references["usage_resource_id"][0] == MISSING, "missing_usage_resource_id"),
@@ -305,8 +310,40 @@ def _parse(raw: pd.DataFrame, timezone: str, catalog: CatalogIds) -> _Events:
     code[(code == 0) & missing_time] = _CODE["missing_occurred_at"]
     code[(code == 0) & time_bad] = _CODE["invalid_occurred_at"]
     detail = np.where(malformed, raw["malformed"].to_numpy(dtype=object, na_value=None), None)
+    for column, rows in reversed(with_nul.items()):  # the first field holding one is named
+        detail[rows & (code == _CODE["invalid_text"])] = (
+            f"'{column}' holds a NUL character (shown as \\x00)"
+        )
     return _Events(raw, event_id, references, micro, quantity_bad, micros, time_bad,
                    days, period, code, detail)  # fmt: skip
+
+
+def _with_nul(raw: pd.DataFrame, event_id: pa.Array, references: dict) -> dict[str, np.ndarray]:
+    """The rows whose text holds a NUL character (PostgreSQL text cannot store it), by field,
+    for the fields that hold one. A column is searched value by value only when it has a zero
+    byte somewhere (UTF-8 has no other): most batches cost one scan of their bytes."""
+    found = {"event_id": _nul(event_id)}
+    for column in REFERENCES:  # their distinct values: a few thousand, not a row each
+        _, distinct, places = references[column]
+        if (rows := _nul(pa.array(distinct.array))) is not None:
+            found[column] = np.append(rows, False)[places]
+    found |= {c: _nul(_arrow_text(raw[c])) for c in ["quantity", "occurred_at"]}
+    return {c: found[c] for c in RAW_COLUMNS if found.get(c) is not None}
+
+
+def _arrow_text(values: pd.Series) -> pa.Array | None:
+    """A text column as Arrow; None for a column of numbers or instants."""
+    if isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype) or values.dtype == object:
+        return pa.array(values.astype("str"), pa.large_string(), from_pandas=True)
+    return None
+
+
+def _nul(text: pa.Array | pa.ChunkedArray | None) -> np.ndarray | None:
+    """Which values hold a NUL; None when none does."""
+    chunks = [] if text is None else text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    if all(c.buffers()[2] is None or np.frombuffer(c.buffers()[2], np.uint8).all() for c in chunks):
+        return None
+    return np.asarray(pc.fill_null(pc.match_substring(text, "\x00"), False))
 
 
 def _stripped(values: pd.Series) -> pa.Array:
@@ -372,8 +409,23 @@ def _instants(values: pd.Series) -> np.ndarray:
     elif not pd.api.types.is_datetime64_dtype(values.dtype):
         text = _clean(values)
         values = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-        values = values.dt.tz_localize(None)
+        instants = values.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        periods = _not_instants(text, instants)
+        return np.where(periods, np.datetime64("NaT"), instants) if periods.any() else instants
     return values.to_numpy(dtype="datetime64[us]")
+
+
+def _not_instants(text: pd.Series, instants: np.ndarray) -> np.ndarray:
+    """Timestamps that name a year, month, day or hour (`2026`, `2026-10`, `2026-10-15`): ISO
+    8601 reads them as periods, not instants, and one cannot say when in it the event was.
+    Offsets are whole minutes, so only whole minutes need their text checked."""
+    found = np.zeros(len(instants), bool)
+    whole = ~np.isnat(instants) & (instants.view("int64") % _MINUTE_US == 0)
+    if whole.any():
+        candidates = pa.array(text[whole], pa.string(), from_pandas=True)
+        matched = pc.match_substring_regex(candidates, _INSTANT)
+        found[whole] = ~matched.to_numpy(zero_copy_only=False)
+    return found
 
 
 def _local_days(micros: np.ndarray, timezone: str) -> np.ndarray:
@@ -411,5 +463,7 @@ def _quarantined(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.reindex(columns=columns).astype(
         dict.fromkeys([*RAW_COLUMNS, "reason", "detail", "source_file"], "str")
     )
+    for column in [*RAW_COLUMNS, "detail"]:  # as the warehouse can store them
+        out[column] = out[column].str.replace("\x00", "\\x00", regex=False)
     out["row_number"] = out["row_number"].astype("int64")
     return out.sort_values(["source_file", "row_number"], ignore_index=True)

@@ -23,9 +23,7 @@ EXACT_SUM_UNITS = 2**62 / MICRO
 _MAX_DIGITS = 12  # digits before the point of a value below MAX_QUANTITY
 
 # A decimal number as people and JSON write it: ASCII digits, optional sign, point and exponent.
-_NUMBER = (
-    r"^(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]{1,4}))?$"
-)
+_NUMBER = r"^(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]+))?$"
 _NON_FINITE = r"(?i)^[+-]?(?:s?nan|inf|infinity)$"
 
 
@@ -121,6 +119,23 @@ def _parse_numbers(x: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.where(code > 0, 0, micro), code
 
 
+_EXPONENT_DIGITS = 9
+
+
+def _exponents(exp: pa.Array) -> pa.Array:
+    """Exponents as int64. One too long for int64 (1e99999999999999999999) is clamped to
+    ±999,999,999: no text of digits is long enough for that to change whether its value is too
+    large or has too many decimals."""
+    if pc.any(pc.greater(pc.utf8_length(exp), _EXPONENT_DIGITS)).as_py():
+        digits = pc.utf8_ltrim(exp, "+-0")
+        long = pc.greater(pc.utf8_length(digits), _EXPONENT_DIGITS)
+        magnitude = pc.if_else(long, "9" * _EXPONENT_DIGITS, digits)
+        magnitude = pc.if_else(pc.equal(magnitude, ""), "0", magnitude)
+        exp = pc.if_else(pc.starts_with(exp, "-"), pc.binary_join_element_wise("-", magnitude, ""),
+                         magnitude)  # fmt: skip
+    return pc.cast(pc.if_else(pc.equal(exp, ""), "0", pc.utf8_ltrim(exp, "+")), pa.int64())
+
+
 def _parse_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Decimal text, exactly: the value is significant digits × 10^power, never a float.
 
@@ -133,7 +148,7 @@ def _parse_text(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     sign, whole, frac, exp = (pc.fill_null(pc.struct_field(parts, [i]), "") for i in range(4))
     digits = pc.utf8_ltrim(pc.binary_join_element_wise(whole, frac, ""), "0")
     significant = pc.utf8_rtrim(digits, "0")
-    exponent = pc.cast(pc.if_else(pc.equal(exp, ""), "0", pc.utf8_ltrim(exp, "+")), pa.int64())
+    exponent = _exponents(exp)
 
     def numbers(values: pa.Array) -> np.ndarray:
         return values.to_numpy(zero_copy_only=False)

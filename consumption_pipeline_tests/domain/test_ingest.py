@@ -437,3 +437,75 @@ def test_files_that_change_between_passes_stop_the_ingest():
 
     with pytest.raises(ingest_module.IngestError, match="changed while they were read"):
         ingest(Growing(), CATALOG, OCTOBER, "UTC")
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2026", "2026-10", "2026-10-05", "20261005", "2026-10-05T10", "2026-10-05T10Z",
+     "2026-10-05T10+02:00"],
+)  # fmt: skip
+def test_a_timestamp_that_names_a_year_month_day_or_hour_is_quarantined_not_billed(occurred_at):
+    # Each names a period of time: billing it as its first instant (1 January, 1 October...)
+    # would be a guess. Quarantined as invalid_occurred_at, in every period (it has no date).
+    for period in [OCTOBER, pd.Timestamp("2026-01-01")]:
+        result = run([event("GOOD"), event("VAGUE", occurred_at=occurred_at)], period=period)
+        assert reasons(result) == {"VAGUE@file1.csv": "invalid_occurred_at"}
+        assert conserved(result)
+
+
+@pytest.mark.parametrize(
+    "occurred_at, instant",
+    [
+        ("2026-10-05T10:00Z", "2026-10-05T10:00Z"),  # to the minute
+        ("2026-10-05 10:00:00", "2026-10-05T10:00Z"),  # a space for the T, no offset: UTC
+        ("20261005T1000+0200", "2026-10-05T08:00Z"),  # ISO 8601 basic format
+        ("2026-10-05T10:00:00.5-01:00", "2026-10-05T11:00:00.5Z"),
+    ],
+)
+def test_a_timestamp_with_a_time_of_day_to_the_minute_is_an_instant(occurred_at, instant):
+    result = run([event("E1", occurred_at=occurred_at)])
+    assert result.usage_events["occurred_at"].tolist() == [pd.Timestamp(instant)]
+
+
+@pytest.mark.parametrize("column", ["event_id", "account_id", "asset_id", "usage_resource_id",
+                                    "quantity", "occurred_at"])  # fmt: skip
+def test_a_field_holding_a_nul_is_quarantined_as_invalid_text_and_shown_escaped(column):
+    # PostgreSQL text cannot hold a NUL: the row is quarantined, its NUL stored as the four
+    # characters \x00. The good row next to it is billed.
+    bad = event("BAD")
+    bad[column] = bad[column][:1] + "\x00" + bad[column][1:]
+    result = run([event("GOOD"), bad])
+    q = result.quarantined_events
+    assert q[["reason", "detail"]].values.tolist() == [
+        ["invalid_text", f"'{column}' holds a NUL character (shown as \\x00)"]]  # fmt: skip
+    assert q[column].iloc[0] == bad[column].replace("\x00", "\\x00")
+    assert result.usage_events["event_id"].tolist() == ["GOOD"]
+    assert conserved(result)
+
+
+def test_the_detail_of_a_malformed_row_is_shown_with_its_nul_escaped():
+    bad = event_file([event("E1")])
+    bad.loc[0, :] = pd.NA
+    bad["source_file"], bad["row_number"] = "broken.csv", 3
+    bad["malformed"] = "expected 6 fields, got 2: E\x001,ACME"
+    q = ingest([bad], CATALOG, OCTOBER, "UTC").quarantined_events
+    assert q["detail"].tolist() == ["expected 6 fields, got 2: E\\x001,ACME"]
+
+
+@pytest.mark.parametrize(
+    "quantity, reason, micro",
+    [
+        ("1e2", None, 100_000_000),  # 100
+        ("1.5E+1", None, 15_000_000),  # 15
+        ("1E-7", "too_many_decimals", 0),
+        ("1.00000000000000001", "too_many_decimals", 0),
+        ("1e99999999999999999999", "quantity_too_large", 0),  # an exponent past int64
+        ("1e-99999999999999999999", "too_many_decimals", 0),
+        ("0e99999999999999999999", None, 0),  # zero, however it is scaled
+        ("1e-00000000000000000000", None, 1_000_000),  # 1 × 10^0
+    ],
+)
+def test_quantities_are_judged_on_their_exact_value_whatever_the_exponent(quantity, reason, micro):
+    result = run([event("E1", quantity=quantity)])
+    assert result.quarantined_events["reason"].tolist() == ([reason] if reason else [])
+    assert to_micro(result.usage_events["quantity"]).tolist() == ([micro] if not reason else [])
