@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import mmap
 import os
@@ -69,27 +70,70 @@ def catalog_digest(files: dict[str, pd.DataFrame], *extra: bytes) -> str:
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        column = error.start - data.rfind(b"\n", 0, error.start)  # from 1
-        raise SourceError(f"{path}: line {line}: {_NOT_UTF8.format(column)}") from None
-    rows = list(csv.reader(text.splitlines()))
+    """A catalog file's cells as text. Rows end at LF, CRLF or a lone CR only (a quoted name may
+    hold U+2028 or a vertical tab); each row's first line is kept in `attrs["lines"]` for
+    messages, since a quoted line break makes a row span lines."""
+    rows, lines = _csv_rows(path, _catalog_text(path))
     if not rows:
         raise SourceError(f"{path}: empty file, expected a header row")
     header = [h.strip() for h in rows[0]]
     if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
         raise SourceError(f"{path}: line 1: expected comma-separated columns, got {rows[0][0]!r}")
-    for number, row in enumerate(rows[1:], start=2):
-        if row and len(row) != len(header):
+    twice = next((h for h in header if header.count(h) > 1), None)
+    if twice is not None:
+        raise SourceError(
+            f"{path}: line {lines[0]}: column {twice!r} appears more than once in the header"
+        )
+    for row, line in zip(rows[1:], lines[1:], strict=True):
+        if len(row) != len(header):
             raise SourceError(
-                f"{path}: line {number}: expected {len(header)} fields as in the header, "
+                f"{path}: line {line}: expected {len(header)} fields as in the header, "
                 f"got {len(row)}"
             )
-    body = [r for r in rows[1:] if r]
-    return pd.DataFrame(body, columns=header, dtype="str") if body else pd.DataFrame(columns=header)
+        _check_no_nul(path, header, row, line)
+    body = rows[1:]
+    frame = (
+        pd.DataFrame(body, columns=header, dtype="str") if body else pd.DataFrame(columns=header)
+    )
+    frame.attrs["lines"] = lines[1:]
+    return frame
+
+
+def _catalog_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        before = data[: error.start].decode("utf-8-sig")
+        line = len(_LINE_BREAK.findall(before)) + 1
+        line_break = max(data.rfind(b"\n", 0, error.start), data.rfind(b"\r", 0, error.start))
+        column = error.start - line_break  # from 1
+        raise SourceError(f"{path}: line {line}: {_NOT_UTF8.format(column)}") from None
+
+
+def _csv_rows(path: Path, text: str) -> tuple[list[list[str]], list[int]]:
+    """The non-blank rows of a CSV text and the line each starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines, start = [], [], 1
+    try:
+        for row in reader:
+            if row:
+                rows.append(row)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as error:  # a field beyond the csv module's size limit
+        raise SourceError(f"{path}: line {start}: {error}") from None
+    return rows, lines
+
+
+def _check_no_nul(path: Path, header: list[str], row: list[str], line: int) -> None:
+    """A NUL is not text: no database stores it in a name or an id."""
+    for column, cell in zip(header, row, strict=True):
+        if "\x00" in cell:
+            raise SourceError(
+                f"{path}: line {line}, column {column!r}: holds a NUL character (byte 0), "
+                "which is not text: remove it"
+            )
 
 
 def event_files(source: Path) -> list[Path]:

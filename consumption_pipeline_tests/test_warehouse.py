@@ -23,6 +23,12 @@ import sqlalchemy as sa
 from consumption_pipeline import tables
 from consumption_pipeline.tables import TABLES
 from consumption_pipeline.warehouse import Warehouse, WarehouseError
+from consumption_pipeline_tests.corpus.source import (
+    EVENT_COLUMNS,
+    read_and_ingest,
+    write_csv,
+    write_source,
+)
 
 SEP, OCT, NOV = "2026-09-01", "2026-10-01", "2026-11-01"
 
@@ -533,3 +539,17 @@ def test_sqlite_staging_files_are_removed(tmp_path, monkeypatch):
             [f"warehouse-staging-{dead}-recent", f"warehouse-staging-{os.getpid()}-mine"])  # fmt: skip
     finally:
         tempfile.tempdir = None
+
+
+def test_a_quarantined_row_holding_a_nul_is_stored_and_read_back(warehouse: Warehouse, tmp_path):
+    """PostgreSQL text cannot hold a NUL byte: a NUL in any field of an event file quarantines
+    the row with the NUL shown as the four characters \\x00, which both warehouses store."""
+    root = write_source(tmp_path)
+    nul = ["n-\x001", "AC\x00ME", "", "api_calls", "1\x00", "2026-10-15T12:00:00Z"]
+    write_csv(root / "usage" / "nul.csv", [EVENT_COLUMNS, nul])
+    quarantined = read_and_ingest(root)[2].quarantined_events
+    warehouse.replace_period(OCT, {"quarantined_events": quarantined})
+    stored = warehouse.read_period("quarantined_events", OCT)
+    assert stored[["event_id", "account_id", "quantity", "reason", "detail"]].values.tolist() == [
+        ["n-\\x001", "AC\\x00ME", "1\\x00", "invalid_text",
+         "'event_id' holds a NUL character (shown as \\x00)"]]  # fmt: skip

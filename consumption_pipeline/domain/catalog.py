@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from consumption_pipeline.domain.money import MINOR_UNITS
 from consumption_pipeline.domain.quantities import parse_quantities
 
 RATE_COLUMNS = ["usage_resource_id", "currency", "pricing_model", "tier_lower", "unit_price",
@@ -67,6 +68,7 @@ class _File:
 
     def __init__(self, name: str, frame: pd.DataFrame):
         self.name, self.index = name, frame.index
+        self.lines = frame.attrs.get("lines")  # each row's first line, where the reader knew it
         self.cells = {c: _trimmed(frame[c]) for c in frame.columns}  # column -> text, NA if empty
         for column in REQUIRED[name]:
             if column not in self.cells:
@@ -77,9 +79,10 @@ class _File:
     def fail(self, index: int, column: str, expected: str) -> CatalogError:
         value = self.cells[column].at[index] if column in self.cells else ""
         value = "" if pd.isna(value) else value
-        row = self.index.get_loc(index) + 1  # the header is line 1
+        row = self.index.get_loc(index) + 1
+        line = self.lines[row - 1] if self.lines else row + 1  # the header is line 1
         return CatalogError(
-            f"{self.name}: row {row} (line {row + 1}), column '{column}': "
+            f"{self.name}: row {row} (line {line}), column '{column}': "
             f"expected {expected}, got {value!r}",
             file=self.name, row=row, column=column,
         )  # fmt: skip
@@ -126,6 +129,11 @@ class _File:
         ok = raw.isna() | raw.str.fullmatch(DECIMAL_TEXT).fillna(False)
         self._check(ok, column, "a non-negative decimal number")
         return raw.map(Decimal, na_action="ignore").astype("object")
+
+    def currency(self) -> pd.Series:
+        values = self.text("currency")
+        self._check(values.isin(MINOR_UNITS), "currency", "an ISO 4217 code like USD")
+        return values
 
     def booleans(self, column: str, default: str) -> pd.Series:
         return self.text(column, default, allowed=("true", "false")).eq("true")
@@ -207,10 +215,7 @@ def build_catalog(files: dict[str, pd.DataFrame]) -> Catalog:
 
 def _accounts(f: _File) -> pd.DataFrame:
     f.unique("account_id")
-    currency = f.text("currency")
-    f._check(
-        currency.str.fullmatch(r"[A-Z]{3}").fillna(False), "currency", "an ISO 4217 code like USD"
-    )
+    currency = f.currency()
     return pd.DataFrame({
         "account_id": f.text("account_id"), "account_name": f.text("account_name"),
         "currency": currency,
@@ -298,8 +303,7 @@ def _token_rates(f: _File, resources: pd.DataFrame) -> pd.DataFrame:
 
 def _rates(f: _File, resources, accounts, assets, level: str | None) -> pd.DataFrame:
     f.refers("usage_resource_id", resources["usage_resource_id"], "usage_resource_id")
-    f._check(f.text("currency").str.fullmatch(r"[A-Z]{3}").fillna(False), "currency",
-             "an ISO 4217 code like USD")  # fmt: skip
+    f.currency()
     out = pd.DataFrame({
         "account_id": f.text("account_id"), "asset_id": f.text("asset_id"),
         "usage_resource_id": f.text("usage_resource_id"), "currency": f.text("currency"),

@@ -33,6 +33,7 @@ from consumption_pipeline.domain.catalog import (
     REQUIRED,
     CatalogError,
 )
+from consumption_pipeline.domain.money import MINOR_UNITS
 from consumption_pipeline.quality.expectations import (
     Failure,
     gxe,
@@ -190,6 +191,7 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
         text = frame[column].astype("str").str.strip()
         set_ = frame[column].notna() & text.ne("")
         out[str(column).strip().lstrip("\ufeff")] = text.astype("object").where(set_, None)
+    out.attrs["lines"] = frame.attrs.get("lines")
     return out
 
 
@@ -203,6 +205,9 @@ def _failing(name: str, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
     # One problem per cell: the first one found (the suite's order, then the row rules).
     failing = failing.drop_duplicates(["row", "column"])
     failing = failing.sort_values("row", na_position="first", kind="stable")
+    if frame.attrs.get("lines"):  # a quoted line break makes a row span lines
+        lines = pd.Series([pd.NA, *frame.attrs["lines"]], dtype="Int64")
+        failing["line"] = lines.reindex(failing["row"].fillna(0)).to_numpy()
     failing["problem"] = [_problem(name, r) for r in failing.itertuples(index=False)]
     return failing.reset_index(drop=True)
 
@@ -263,7 +268,8 @@ def _typed(s: _Suite, c: Column) -> None:
     elif c.kind == "whole":
         s.add("ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^[0-9]+$")
     elif c.kind == "currency":
-        s.add("ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^[A-Z]{3}$")  # fmt: skip
+        s.add("ExpectColumnValuesToBeInSet", c.name, expected, column=c.name,
+              value_set=sorted(MINOR_UNITS))  # fmt: skip
 
 
 def _across_columns(s: _Suite, name: str, frame: pd.DataFrame, cells: dict) -> None:

@@ -228,6 +228,17 @@ CASES = [
          Quarantined("extra.csv", 2, "invalid_occurred_at")),
     Case("timestamp-leap-second", extra_csv(event(at="2026-06-30T23:59:60Z")),
          Quarantined("extra.csv", 2, "invalid_occurred_at")),
+    # A year, a month, a day or an hour is a period of time, not an instant: when in it?
+    Case("timestamp-bare-year", extra_csv(event(at="2026")), Quarantined("extra.csv", 2, "invalid_occurred_at")),
+    Case("timestamp-bare-month", extra_csv(event(at="2026-10")), Quarantined("extra.csv", 2, "invalid_occurred_at")),
+    Case("timestamp-date-without-time", extra_csv(event(at="2026-10-15")),
+         Quarantined("extra.csv", 2, "invalid_occurred_at")),
+    Case("timestamp-hour-without-minutes", extra_csv(event(at="2026-10-15T12Z")),
+         Quarantined("extra.csv", 2, "invalid_occurred_at")),
+    Case("jsonl-bare-month", jsonl(record(occurred_at="2026-10")),
+         Quarantined("extra.jsonl", 1, "invalid_occurred_at")),
+    Case("timestamp-basic-format-to-the-minute", extra_csv(event(at="20261015T1200Z")),
+         Accepted("x-1", "2026-10-15", ACME_1600_CALLS)),
     # References the catalog does not know.
     Case("unknown-account", extra_csv(event(account="WAYNE")), Quarantined("extra.csv", 2, "unknown_account")),
     Case("account-in-other-case", extra_csv(event(account="acme")),
@@ -279,6 +290,31 @@ CASES = [
          Accepted("42", "2026-10-15", ACME_1600_CALLS)),
     Case("jsonl-bom-blank-lines-and-nested-fields", extra_text("extra.jsonl", "\ufeff" + json.dumps(
         record(tags={"team": "a"})) + "\n\n\n"), Accepted("x-1", "2026-10-15", ACME_1600_CALLS)),
+    Case("jsonl-object-event-id", jsonl(record(event_id={"id": "x-1"})),
+         Quarantined("extra.jsonl", 1, "malformed_row")),
+    Case("jsonl-array-account-id", jsonl(record(account_id=["ACME"])),
+         Quarantined("extra.jsonl", 1, "malformed_row")),
+    # A repeated key: which value is the event's is unknown, so neither is billed.
+    Case("jsonl-repeated-quantity-key", jsonl(
+        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
+        '"quantity": 1, "quantity": 100, "occurred_at": "2026-10-15T12:00:00Z"}'),
+         Quarantined("extra.jsonl", 1, "malformed_row")),
+    # JSON numbers are judged as written, like CSV text, not as the float nearest to them.
+    Case("jsonl-number-with-seven-decimals", jsonl(
+        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
+        '"quantity": 100.0000001, "occurred_at": "2026-10-15T12:00:00Z"}'),
+         Quarantined("extra.jsonl", 1, "too_many_decimals")),
+    Case("jsonl-number-whose-float-is-whole", jsonl(
+        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
+        '"quantity": 100.00000000000000001, "occurred_at": "2026-10-15T12:00:00Z"}'),
+         Quarantined("extra.jsonl", 1, "too_many_decimals")),
+    Case("jsonl-exponent-number", jsonl(
+        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
+        '"quantity": 1E2, "occurred_at": "2026-10-15T12:00:00Z"}'),
+         Accepted("j-1", "2026-10-15", ACME_1600_CALLS)),
+    # A NUL is not text (PostgreSQL cannot store it): the row is quarantined, never the period.
+    Case("jsonl-nul-in-event-id", jsonl(record(event_id="x\u00001")),
+         Quarantined("extra.jsonl", 1, "invalid_text")),
     # Parquet.
     Case("parquet-nan-quantity", parquet(quantity=pa.array([float("nan")])),
          Quarantined("extra.parquet", 1, "non_finite_quantity")),
@@ -305,6 +341,11 @@ CASES = [
                 "file size is 7 bytes, smaller than the minimum file footer (8 bytes)")),
     Case("parquet-without-a-required-column", parquet(occurred_at=None),
          Raises(SourceError, "{root}/usage/extra.parquet: missing required column 'occurred_at'")),
+    Case("parquet-column-named-twice", lambda root: pq.write_table(pa.Table.from_arrays(
+        [pa.array([v]) for v in event()] + [pa.array(["7"])], [*EVENT_COLUMNS, "quantity"]),
+        root / "usage" / "extra.parquet"),
+         Raises(SourceError, "{root}/usage/extra.parquet: column 'quantity' appears more than once "
+                "in the file")),
     # Time zones, odd offsets and DST: the usage date is the date in the billing time zone.
     Case("no-offset-is-utc-and-belongs-to-november-in-paris", extra_csv(event(at="2026-10-31T23:30:00")),
          Accepted("x-1", "2026-11-01"), timezone="Europe/Paris"),
@@ -333,6 +374,20 @@ CASES = [
     Case("bom-and-crlf-in-an-event-file", extra_text("extra.csv", "\ufeff" + "\r\n".join(
         [",".join(EVENT_COLUMNS), ",".join(event())]) + "\r\n"),
          Accepted("x-1", "2026-10-15", ACME_1600_CALLS)),
+    Case("cr-only-line-endings-in-an-event-file", extra_text("extra.csv", "\r".join(
+        [",".join(EVENT_COLUMNS), ",".join(event())]) + "\r"),
+         Accepted("x-1", "2026-10-15", ACME_1600_CALLS)),
+    Case("quoted-line-break-in-an-event-id", extra_text("extra.csv", ",".join(EVENT_COLUMNS) + "\n"
+         + ",".join(['"x\n1"', *event()[1:]]) + "\n"), Accepted("x\n1", "2026-10-15", ACME_1600_CALLS)),
+    Case("row-after-a-quoted-line-break-is-numbered-by-its-line", extra_text("extra.csv", ",".join(
+        EVENT_COLUMNS) + "\n" + ",".join(['"x\n1"', *event()[1:]]) + "\n" + ",".join(event(
+        event_id="x-2", quantity="abc")) + "\n"),
+         Quarantined("extra.csv", 4, "invalid_quantity", ACME_1600_CALLS)),
+    Case("csv-nul-in-account-id", extra_csv(event(account="AC\x00ME")),
+         Quarantined("extra.csv", 2, "invalid_text")),
+    Case("csv-column-named-twice", extra_text("extra.csv", ",".join([*EVENT_COLUMNS, "quantity"]) + "\n"),
+         Raises(SourceError, "{root}/usage/extra.csv: line 1: column 'quantity' appears more than "
+                "once in the header")),
     Case("padded-cells-are-trimmed", extra_csv(event(account=" ACME ", quantity=" 100 ")),
          Accepted("x-1", "2026-10-15", ACME_1600_CALLS)),
     Case("event-file-in-latin-1", extra_text("extra.csv", (",".join(EVENT_COLUMNS) + "\n"
@@ -376,6 +431,30 @@ CASES = [
     Case("catalog-with-a-bom", catalog_text("accounts.csv", "\ufeffaccount_id,account_name,currency\n"
                                             "ACME,Acme,USD\nBETA,Beta,EUR\n".encode()),
          Accepted("e-beta-1", "2026-10-10")),
+    Case("catalog-with-cr-only-line-endings", catalog_text(
+        "accounts.csv", b"account_id,account_name,currency\rACME,Acme,USD\rBETA,Beta,EUR\r"),
+         Accepted("e-beta-1", "2026-10-10")),
+    # Only LF, CRLF and CR end a row: U+2028, U+0085 and a vertical tab are characters of a name.
+    Case("catalog-unicode-line-separators-in-a-quoted-name", catalog_text(
+        "accounts.csv", 'account_id,account_name,currency\nACME,Acme\u2028Inc\u0085,USD\n'
+        'BETA,"Beta\x0bGmbH",EUR\n'.encode()), Accepted("e-beta-1", "2026-10-10")),
+    Case("catalog-error-after-a-quoted-line-break-names-its-line", catalog_text(
+        "accounts.csv", b'account_id,account_name,currency\nACME,"Acme\nInc",USD\nBETA,Beta,EURO\n'),
+         Raises(CatalogError, "accounts.csv: row 2 (line 4), column 'currency': expected an ISO 4217 "
+                "code like USD, got 'EURO'")),
+    Case("catalog-column-named-twice", catalog_text(
+        "accounts.csv", b"account_id,account_name,currency,currency\nACME,Acme,USD,USD\n"),
+         Raises(SourceError, "{root}/accounts.csv: line 1: column 'currency' appears more than once "
+                "in the header")),
+    Case("catalog-nul-in-a-name", catalog_cell("accounts.csv", 1, "account_name", "Ac\x00me"),
+         Raises(SourceError, "{root}/accounts.csv: line 2, column 'account_name': holds a NUL "
+                "character (byte 0), which is not text: remove it")),
+    Case("currency-not-in-iso-4217", catalog_cell("accounts.csv", 2, "currency", "ZZZ"),
+         Raises(CatalogError, "accounts.csv: row 2 (line 3), column 'currency': expected an ISO 4217 "
+                "code like USD, got 'ZZZ'")),
+    Case("price-currency-not-in-iso-4217", catalog_cell("price_book.csv", 2, "currency", "EUX"),
+         Raises(CatalogError, "price_book.csv: row 2 (line 3), column 'currency': expected an ISO "
+                "4217 code like USD, got 'EUX'")),
     Case("catalog-missing-column", catalog_text("accounts.csv", b"account_id,account_name\nACME,Acme\n"),
          Raises(CatalogError, "accounts.csv: missing required column 'currency'")),
     Case("duplicate-account", catalog_rows("accounts.csv", ["ACME", "Acme again", "USD"]),
@@ -510,6 +589,21 @@ def assert_accepted_in_its_period(root: Path, expect: Accepted, timezone: str, b
         usage = read_and_ingest(root, period, timezone, billed.catalog)[2].usage_events
     row = usage.set_index("event_id").loc[expect.event_id]
     assert row["usage_date"] == pd.Timestamp(expect.usage_date)
+
+
+def test_a_large_event_file_with_quoted_line_breaks_is_billed_row_for_row(tmp_path: Path):
+    """40,000 rows of about 60 bytes span several of the CSV reader's 1 MB blocks, and every
+    event id holds a line break inside its quotes: each row is one event, none is lost or made
+    up. ACME's api_calls: 1,500 + 40,000 calls = 1,000 x 0.001 + 40,500 x 0.0005 = 21.25 USD."""
+    root = write_source(tmp_path)
+    rows = [f'"big-{i}\nsecond line",ACME,,api_calls,1,2026-10-15T12:00:00Z' for i in range(40_000)]
+    (root / "usage" / "big.csv").write_text(",".join(EVENT_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    billed = bill(root)
+    assert billed.lines() == {**BILL, ACME_CALLS: (41_500, 0, 41_500, Decimal("21.25"), "USD")}
+    assert billed.ingested.reconciliation == {"events_read": 40_007, "accepted": 40_007,
+                                              "duplicates": 0, "quarantined": 0, "other_periods": 0}  # fmt: skip
+    big = billed.ingested.usage_events.query("source_file == 'usage/big.csv'")
+    assert big["row_number"].max() == 2 + 2 * 39_999  # each row starts a line after two
 
 
 def test_the_good_source_is_billed_as_worked_out_by_hand(tmp_path: Path):

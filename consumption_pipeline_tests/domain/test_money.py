@@ -6,14 +6,32 @@ from decimal import Decimal as D
 
 import pytest
 
-from consumption_pipeline.domain.money import minor_unit, round_money
+from consumption_pipeline.domain.money import MINOR_UNITS, minor_unit, round_money
 
 
 @pytest.mark.parametrize(
-    ("currency", "digits"), [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KWD", 3)]
-)
+    ("currency", "digits"),
+    [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KWD", 3), ("ISK", 0), ("KRW", 0),
+     ("TND", 3), ("OMR", 3), ("CLF", 4), ("UYW", 4), ("XCG", 2), ("ZWG", 2), ("IDR", 2)],
+)  # fmt: skip
 def test_minor_units(currency, digits):
     assert minor_unit(currency) == digits
+
+
+@pytest.mark.parametrize("code", ["ZZZ", "usd", "XAU", "XDR", "XTS", "XXX", "US", ""])
+def test_only_iso_4217_currencies_with_a_minor_unit_are_billable(code):
+    # Made-up codes, lower case, gold, special drawing rights, the test and "no currency" codes.
+    assert code not in MINOR_UNITS
+
+
+def test_the_currencies_whose_minor_unit_is_not_two_are_iso_4217s():
+    # ISO 4217's list of currencies with 0, 3 or 4 decimals.
+    assert {c: d for c, d in MINOR_UNITS.items() if d != 2} == {
+        **dict.fromkeys(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                         "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0),
+        **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+        "CLF": 4, "UYW": 4,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
