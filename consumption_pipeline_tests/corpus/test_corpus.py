@@ -107,6 +107,12 @@ def jsonl(*lines: str | dict) -> Callable[[Path], None]:
     return extra_text("extra.jsonl", text)
 
 
+def quantity_as_written(literal: str) -> Callable[[Path], None]:
+    """A JSON line whose quantity is `literal`, exactly as written (JSON or not)."""
+    return jsonl('{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
+                 f'"quantity": {literal}, "occurred_at": "2026-10-15T12:00:00Z"}}')  # fmt: skip
+
+
 def record(**fields) -> dict:
     base = dict(zip(EVENT_COLUMNS, event(), strict=True))
     return {k: v for k, v in {**base, **fields}.items() if v is not ...}
@@ -274,13 +280,10 @@ CASES = [
     Case("jsonl-array-not-object", jsonl("[1, 2, 3]"), Quarantined("extra.jsonl", 1, "malformed_row")),
     Case("jsonl-invalid-utf8", extra_text("extra.jsonl", b'{"event_id": "j-\xff"}\n'),
          Quarantined("extra.jsonl", 1, "malformed_row")),
-    Case("jsonl-nan-literal", jsonl('{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": '
-                                    '"api_calls", "quantity": NaN, "occurred_at": "2026-10-15T12:00:00Z"}'),
+    Case("jsonl-nan-literal", quantity_as_written("NaN"),
          Quarantined("extra.jsonl", 1, "non_finite_quantity")),
     # 1e400 is past float range, but a number, judged on its exact value: too large.
-    Case("jsonl-number-beyond-float-range-is-judged-exactly", jsonl(
-        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
-        '"quantity": 1e400, "occurred_at": "2026-10-15T12:00:00Z"}'),
+    Case("jsonl-number-beyond-float-range-is-judged-exactly", quantity_as_written("1e400"),
          Quarantined("extra.jsonl", 1, "quantity_too_large")),
     Case("jsonl-huge-float", jsonl(record(quantity=1e308)), Quarantined("extra.jsonl", 1, "quantity_too_large")),
     Case("jsonl-boolean-quantity", jsonl(record(quantity=True)), Quarantined("extra.jsonl", 1, "invalid_quantity")),
@@ -295,22 +298,14 @@ CASES = [
     Case("jsonl-array-account-id", jsonl(record(account_id=["ACME"])),
          Quarantined("extra.jsonl", 1, "malformed_row")),
     # A repeated key: which value is the event's is unknown, so neither is billed.
-    Case("jsonl-repeated-quantity-key", jsonl(
-        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
-        '"quantity": 1, "quantity": 100, "occurred_at": "2026-10-15T12:00:00Z"}'),
+    Case("jsonl-repeated-quantity-key", quantity_as_written('1, "quantity": 100'),
          Quarantined("extra.jsonl", 1, "malformed_row")),
     # JSON numbers are judged as written, like CSV text, not as the float nearest to them.
-    Case("jsonl-number-with-seven-decimals", jsonl(
-        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
-        '"quantity": 100.0000001, "occurred_at": "2026-10-15T12:00:00Z"}'),
+    Case("jsonl-number-with-seven-decimals", quantity_as_written("100.0000001"),
          Quarantined("extra.jsonl", 1, "too_many_decimals")),
-    Case("jsonl-number-whose-float-is-whole", jsonl(
-        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
-        '"quantity": 100.00000000000000001, "occurred_at": "2026-10-15T12:00:00Z"}'),
+    Case("jsonl-number-whose-float-is-whole", quantity_as_written("100.00000000000000001"),
          Quarantined("extra.jsonl", 1, "too_many_decimals")),
-    Case("jsonl-exponent-number", jsonl(
-        '{"event_id": "j-1", "account_id": "ACME", "usage_resource_id": "api_calls", '
-        '"quantity": 1E2, "occurred_at": "2026-10-15T12:00:00Z"}'),
+    Case("jsonl-exponent-number", quantity_as_written("1E2"),
          Accepted("j-1", "2026-10-15", ACME_1600_CALLS)),
     # A NUL is not text (PostgreSQL cannot store it): the row is quarantined, never the period.
     Case("jsonl-nul-in-event-id", jsonl(record(event_id="x\u00001")),
