@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
 from consumption_pipeline.audit.commands import add_trace_command
 from consumption_pipeline.dashboard.command import add_dashboard_command
 from consumption_pipeline.export import add_close_command
-from consumption_pipeline.settings import PROJECT_ROOT, Settings
+from consumption_pipeline.settings import (
+    PROJECT_ROOT,
+    Settings,
+    as_of,
+    billing_timezone,
+    flag,
+    grace_days,
+    month,
+    warehouse_url,
+)
+from consumption_pipeline.warehouse import Warehouse
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "data" / "dagster_home"
 # The run's own log (with tracebacks) stays in the instance; the terminal gets one line.
@@ -25,9 +38,8 @@ class RunFailed(RuntimeError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        return args.command(args)
+        return _run_command(argv)
     except RunFailed as failure:
         print(f"consumption-pipeline: {failure}", file=sys.stderr)
         return 1
@@ -36,8 +48,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _run_command(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)  # a bad flag or setting stops here, before any run
+    return args.command(args)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line naming the flag (argparse would print the whole usage first)."""
+        problem = message.removeprefix("argument ")
+        self.exit(2, f"{self.prog}: {problem} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="consumption-pipeline", description=__doc__)
+    parser = _Parser(prog="consumption-pipeline", description=__doc__)
     commands = parser.add_subparsers(required=True)
     run = commands.add_parser("run", help="materialize all stages for a range of billing periods")
     env = Settings.from_env()
@@ -45,20 +69,40 @@ def _parser() -> argparse.ArgumentParser:
         "--source", default=env.source_dir, help="source directory (default: %(default)s)"
     )
     run.add_argument(
-        "--warehouse", default=env.warehouse_url, help="SQLAlchemy URL (default: %(default)s)"
+        "--warehouse",
+        type=flag(warehouse_url),
+        default=env.warehouse_url,
+        help="SQLAlchemy URL (default: %(default)s)",
     )
     run.add_argument(
-        "--from", dest="first", help="first period YYYY-MM (default: the first with usage)"
-    )
-    run.add_argument("--to", dest="last", help="last period YYYY-MM (default: the last with usage)")
-    run.add_argument(
-        "--timezone", default=env.billing_timezone, help="billing time zone (default: %(default)s)"
-    )
-    run.add_argument(
-        "--grace-days", type=int, default=env.grace_days, help="days before a period closes"
+        "--from",
+        dest="first",
+        type=flag(month),
+        help="first period YYYY-MM (default: the first with usage)",
     )
     run.add_argument(
-        "--as-of", default=env.as_of, help="judge open/closed on this date (default: today)"
+        "--to",
+        dest="last",
+        type=flag(month),
+        help="last period YYYY-MM (default: the last with usage)",
+    )
+    run.add_argument(
+        "--timezone",
+        type=flag(billing_timezone),
+        default=env.billing_timezone,
+        help="billing time zone (default: %(default)s)",
+    )
+    run.add_argument(
+        "--grace-days",
+        type=flag(grace_days),
+        default=env.grace_days,
+        help="days before a period closes (default: %(default)s)",
+    )
+    run.add_argument(
+        "--as-of",
+        type=flag(as_of),
+        default=env.as_of,
+        help="judge open/closed on this date YYYY-MM-DD (default: today)",
     )
     run.set_defaults(command=_run)
     add_trace_command(commands)
@@ -68,31 +112,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings(
-        source_dir=str(Path(args.source).resolve()), warehouse_url=args.warehouse,
-        billing_timezone=args.timezone, grace_days=args.grace_days, as_of=args.as_of or "",
-        lake_url=Settings.from_env().lake_url, first_period=Settings.from_env().first_period,
-        anomaly_factor=Settings.from_env().anomaly_factor,
+    chosen = replace(
+        Settings.from_env(), source_dir=str(Path(args.source).resolve()),
+        warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
+        as_of=args.as_of,
     )  # fmt: skip
-    periods = _periods(args.first, args.last, settings)
-    run_periods(settings, periods)
-    print(invoice_summary(settings.warehouse_url, periods))
+    periods = _periods(args.first, args.last, chosen)
+    Warehouse(chosen.warehouse_url, chosen.lake_url).engine.dispose()  # reachable, writable
+    run_periods(chosen, periods)
+    print(invoice_summary(chosen.warehouse_url, periods))
     return 0
 
 
 def _periods(first: str | None, last: str | None, settings: Settings) -> list[str]:
+    names = {"first": f"--from {first}", "last": f"--to {last}"}
     if first is None or last is None:
         covered = _periods_with_usage(settings)
+        names["first"] = names["first"] if first else f"the first period with usage {covered[0]}"
+        names["last"] = names["last"] if last else f"the last period with usage {covered[-1]}"
         first = first or covered[0]
         last = last or max(covered[-1], first)
-    start, end = pd.Period(first, "M"), pd.Period(last, "M")
-    if end < start:
-        raise ValueError(f"--to {last} is before --from {first}")
-    if start.start_time < pd.Timestamp(settings.first_period):
-        raise ValueError(
-            f"--from {first} is before the first billing period {settings.first_period}"
-        )
-    return [p.start_time.strftime("%Y-%m-%d") for p in pd.period_range(start, end, freq="M")]
+    settings.check_period(first, names["first"])
+    settings.check_period(last, names["last"])
+    if last < first:
+        raise ValueError(f"{names['last']} is before {names['first']}")
+    months = pd.period_range(pd.Period(first, "M"), pd.Period(last, "M"), freq="M")
+    return [p.start_time.strftime("%Y-%m-%d") for p in months]
 
 
 def _periods_with_usage(settings: Settings) -> list[str]:
@@ -156,14 +201,15 @@ def _failure(result) -> str:
             error = event.step_failure_data.error
             while error.cause is not None:
                 error = error.cause
-            return f"step '{event.step_key}' failed: {error.message.strip()}"
+            text = error.message.strip()
+            own = re.match(r"consumption_pipeline(\.\w+)+: ", text)  # our errors say it all
+            return f"step '{event.step_key}' failed: {text[own.end() :] if own else text}"
     return "the run failed"
 
 
 def invoice_summary(warehouse_url: str, periods: list[str]) -> str:
     """One line per account and period: invoice lines, amount owed and status."""
     from consumption_pipeline.domain.money import round_money
-    from consumption_pipeline.warehouse import Warehouse
 
     lines = Warehouse(warehouse_url).read_periods("liable_summaries", periods)
     if lines.empty:

@@ -52,7 +52,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 grace_days=settings.grace_days, as_of=settings.as_of,
                 anomaly_factor=settings.anomaly_factor,
             ),
-            "warehouse": WarehouseResource(url=settings.warehouse_url, lake=settings.lake_url),
+            "warehouse": WarehouseResource(url=settings.warehouse_url, lake=settings.lake_url,
+                                           lock_wait_seconds=settings.lock_wait_seconds),
         },
     )  # fmt: skip
     return dg.Definitions.merge(base, *operations)

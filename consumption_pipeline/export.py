@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,16 @@ import sqlalchemy as sa
 
 from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.money import round_money
-from consumption_pipeline.settings import PROJECT_ROOT, Settings
+from consumption_pipeline.settings import (
+    PROJECT_ROOT,
+    Settings,
+    as_of,
+    billing_timezone,
+    flag,
+    grace_days,
+    month,
+    warehouse_url,
+)
 from consumption_pipeline.tables import closure_metadata, period_closures
 from consumption_pipeline.warehouse import Warehouse, create_schema
 
@@ -208,13 +218,30 @@ def add_close_command(commands: argparse._SubParsersAction) -> None:
     close = commands.add_parser(
         "close", help="close a billing period: materialize it a last time and export it once"
     )
-    close.add_argument("--period", required=True, help="billing period YYYY-MM")
+    close.add_argument("--period", required=True, type=flag(month), help="billing period YYYY-MM")
     close.add_argument("--source", default=env.source_dir, help="source directory")
-    close.add_argument("--warehouse", default=env.warehouse_url, help="SQLAlchemy URL")
+    close.add_argument(
+        "--warehouse", type=flag(warehouse_url), default=env.warehouse_url, help="SQLAlchemy URL"
+    )
     close.add_argument("--outbox", default=outbox_dir(), help="outbox (default: %(default)s)")
-    close.add_argument("--timezone", default=env.billing_timezone, help="billing time zone")
-    close.add_argument("--grace-days", type=int, default=env.grace_days, help="grace days")
-    close.add_argument("--as-of", default=env.as_of, help="judge on this date (default: today)")
+    close.add_argument(
+        "--timezone",
+        type=flag(billing_timezone),
+        default=env.billing_timezone,
+        help="billing time zone (default: %(default)s)",
+    )
+    close.add_argument(
+        "--grace-days",
+        type=flag(grace_days),
+        default=env.grace_days,
+        help="grace days (default: %(default)s)",
+    )
+    close.add_argument(
+        "--as-of",
+        type=flag(as_of),
+        default=env.as_of,
+        help="judge on this date YYYY-MM-DD (default: today)",
+    )
     close.set_defaults(command=run_close_command)
 
 
@@ -224,15 +251,13 @@ def run_close_command(args: argparse.Namespace) -> int:
     from consumption_pipeline.cli import RunFailed, _default_dagster_home, _failure
     from consumption_pipeline.defs.close import close_in_process
 
-    try:
-        period = pd.Period(args.period, "M").start_time.strftime("%Y-%m-%d")
-    except ValueError:
-        raise ValueError(f"--period {args.period!r}: expected YYYY-MM") from None
-    settings = Settings(
-        source_dir=str(Path(args.source).resolve()), warehouse_url=args.warehouse,
-        billing_timezone=args.timezone, grace_days=args.grace_days, as_of=args.as_of or "",
-        lake_url=Settings.from_env().lake_url, first_period=Settings.from_env().first_period,
+    period = f"{args.period}-01"
+    settings = replace(
+        Settings.from_env(), source_dir=str(Path(args.source).resolve()),
+        warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
+        as_of=args.as_of,
     )  # fmt: skip
+    settings.check_period(args.period, f"--period {args.period}")
     os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
     with dg.DagsterInstance.get() as instance:
         result = close_in_process(settings, period, args.outbox, instance)

@@ -12,6 +12,7 @@ file or the new one, never half of one. Frames come back in the boundary types o
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -193,7 +194,6 @@ def _full(schema: pa.Schema, wire: pa.Table) -> pa.Table:
 
 
 def _matching(wire: pa.Table, where: dict[str, str]) -> pa.Array:
-    mask = pa.array([True] * wire.num_rows)
-    for column, value in where.items():
-        mask = pc.and_(mask, pc.fill_null(pc.equal(wire.column(column), value), False))
-    return mask
+    """The rows whose columns equal every value of `where` (not empty)."""
+    masks = [pc.fill_null(pc.equal(wire.column(c), v), False) for c, v in where.items()]
+    return functools.reduce(pc.and_, masks)

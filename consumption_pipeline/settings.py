@@ -1,14 +1,129 @@
-"""Deployment settings, from the environment so that the CLI and the Dagster UI agree."""
+"""Deployment settings, from the environment so that the CLI and the Dagster UI agree.
+
+Each setting has a parser that refuses a bad value with a sentence saying what was expected;
+`Settings.from_env` names the variable and the CLI names the flag, before anything runs."""
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import math
 import os
+import re
+import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from consumption_pipeline.locks import LOCK_WAIT_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = PROJECT_ROOT / "data" / "sample"
 DEFAULT_WAREHOUSE = f"sqlite:///{PROJECT_ROOT / 'data' / 'warehouse.db'}"
+MAX_GRACE_DAYS = 366  # a period closes within a year of its end
+T = TypeVar("T")
+
+
+def billing_timezone(text: str) -> str:
+    """An IANA time zone name, e.g. UTC or Europe/Paris."""
+    zones = zoneinfo.available_timezones()
+    if text in zones:
+        return text
+    by_case = {zone.lower(): zone for zone in sorted(zones)}
+    same = [text.lower()] if text.lower() in by_case else []  # only the case differs
+    close = same or difflib.get_close_matches(text.lower(), by_case, n=3)
+    examples = [by_case[c] for c in close] or ["UTC", "Europe/Paris"]
+    raise ValueError(f"unknown time zone {text!r}: expected an IANA name such as "
+                     f"{' or '.join(examples)}")  # fmt: skip
+
+
+def month(text: str) -> str:
+    """A billing period as YYYY-MM (1900-01 to 2199-12)."""
+    found = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    if not found or not 1900 <= int(found[1]) <= 2199 or not 1 <= int(found[2]) <= 12:
+        raise ValueError(f"expected a billing period YYYY-MM, e.g. 2026-09, got {text!r}")
+    return text
+
+
+def day(text: str) -> str:
+    """A calendar date as YYYY-MM-DD that exists (no 30 February)."""
+    found = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    try:
+        date = dt.date(*map(int, found.groups())) if found else None
+    except ValueError:
+        date = None
+    if date is None or not 1900 <= date.year <= 2199:
+        raise ValueError(f"expected a date YYYY-MM-DD, e.g. 2026-10-04, got {text!r}")
+    return text
+
+
+def as_of(text: str) -> str:
+    """The date period statuses are judged on; empty means today."""
+    return day(text) if text else ""
+
+
+def first_period(text: str) -> str:
+    """The first billing period, as the first day of its month."""
+    if not re.fullmatch(r"\d{4}-\d{2}-01", text):
+        raise ValueError(f"expected the first day of a month YYYY-MM-01, got {text!r}")
+    return day(text)
+
+
+def grace_days(text: str) -> int:
+    return _bounded_int(text, 0, MAX_GRACE_DAYS, "a whole number of days")
+
+
+def positive_int(text: str) -> int:
+    return _bounded_int(text, 1, 10**9, "a whole number")
+
+
+def port(text: str) -> int:
+    return _bounded_int(text, 0, 65535, "a port number")
+
+
+def warehouse_url(text: str) -> str:
+    """A SQLAlchemy URL of a SQLite or PostgreSQL warehouse whose driver is installed."""
+    import sqlalchemy as sa
+
+    example = "sqlite:///data/warehouse.db or postgresql://user@host:5432/billing"
+    try:
+        parsed = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"expected a SQLAlchemy URL such as {example}, got {text!r}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"the warehouse is SQLite or PostgreSQL ({example}), got {text!r}")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg2"):
+        raise ValueError(f"driver {parsed.drivername!r} is not installed: use {example}")
+    return text
+
+
+def lock_wait_seconds(text: str) -> float:
+    """How long a writer waits for a period another run holds before it stops."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= 86400:  # also refuses NaN and infinity
+        raise ValueError(f"expected a number of seconds from 0 to 86400, got {text!r}")
+    return seconds
+
+
+def anomaly_factor(text: str) -> float:
+    """The factor of change between periods above which usage is flagged."""
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = math.nan
+    if not 1 < factor < math.inf:  # also refuses NaN
+        raise ValueError(f"expected a number above 1, got {text!r}")
+    return factor
+
+
+def _bounded_int(text: str, low: int, high: int, what: str) -> int:
+    if not re.fullmatch(r"[+-]?\d{1,10}", text.strip()) or not low <= int(text) <= high:
+        raise ValueError(f"expected {what} from {low} to {high}, got {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -23,27 +138,52 @@ class Settings:
     as_of: str = ""  # YYYY-MM-DD the period status is judged on; empty means today
     first_period: str = "2024-01-01"
     anomaly_factor: float = 3.0  # a warning when usage changes more than this between periods
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS
+
+    def check_period(self, period: str, name: str) -> None:
+        """Refuse, naming `name`, a period YYYY-MM that is not a billing period: before the
+        first one, or not begun yet in the billing time zone."""
+        current = dt.datetime.now(zoneinfo.ZoneInfo(self.billing_timezone)).strftime("%Y-%m")
+        if period < self.first_period[:7]:
+            raise ValueError(f"{name} is before the first billing period {self.first_period[:7]}")
+        if period > current:
+            raise ValueError(f"{name} has not begun: the current billing period is {current}")
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ.get
+        """The settings from CONSUMPTION_* variables; a bad value stops naming the variable."""
         return cls(
-            source_dir=env("CONSUMPTION_SOURCE_DIR", cls.source_dir),
-            warehouse_url=env("CONSUMPTION_WAREHOUSE_URL", cls.warehouse_url),
-            lake_url=env("CONSUMPTION_LAKE_URL", cls.lake_url),
-            billing_timezone=env("CONSUMPTION_BILLING_TIMEZONE", cls.billing_timezone),
-            grace_days=int(env("CONSUMPTION_GRACE_DAYS", str(cls.grace_days))),
-            as_of=env("CONSUMPTION_AS_OF", cls.as_of),
-            first_period=env("CONSUMPTION_FIRST_PERIOD", cls.first_period),
-            anomaly_factor=_factor(env("CONSUMPTION_ANOMALY_FACTOR", str(cls.anomaly_factor))),
+            source_dir=_env("SOURCE_DIR", cls.source_dir, str),
+            warehouse_url=_env("WAREHOUSE_URL", cls.warehouse_url, warehouse_url),
+            lake_url=_env("LAKE_URL", cls.lake_url, str),
+            billing_timezone=_env("BILLING_TIMEZONE", cls.billing_timezone, billing_timezone),
+            grace_days=_env("GRACE_DAYS", cls.grace_days, grace_days),
+            as_of=_env("AS_OF", cls.as_of, as_of),
+            first_period=_env("FIRST_PERIOD", cls.first_period, first_period),
+            anomaly_factor=_env("ANOMALY_FACTOR", cls.anomaly_factor, anomaly_factor),
+            lock_wait_seconds=_env("LOCK_WAIT_SECONDS", cls.lock_wait_seconds, lock_wait_seconds),
         )
 
 
-def _factor(text: str) -> float:
+def _env(name: str, default: T, parse: Callable[[str], T]) -> T:
+    variable = f"CONSUMPTION_{name}"
+    if variable not in os.environ:
+        return default
     try:
-        factor = float(text)
-    except ValueError:
-        factor = float("nan")
-    if not factor > 1:  # also refuses NaN
-        raise ValueError(f"CONSUMPTION_ANOMALY_FACTOR: expected a number above 1, got {text!r}")
-    return factor
+        return parse(os.environ[variable])
+    except ValueError as error:
+        raise ValueError(f"{variable}: {error}") from None
+
+
+def flag(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """`parse` as an argparse type: its sentence becomes the flag's error message."""
+    import argparse
+
+    def check(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    check.__name__ = parse.__name__
+    return check

@@ -139,8 +139,13 @@ def _check_no_nul(path: Path, header: list[str], row: list[str], line: int) -> N
 def event_files(source: Path) -> list[Path]:
     folder = Path(source) / "usage"
     if not folder.is_dir():
-        raise SourceError(f"{folder}: usage folder is missing")
-    files = sorted(p for p in folder.rglob("*") if p.suffix in EVENT_SUFFIXES and p.is_file())
+        what = "is not a folder" if folder.exists() else "usage folder is missing"
+        raise SourceError(f"{folder}: {what}")
+    named = sorted(p for p in folder.rglob("*") if p.suffix in EVENT_SUFFIXES)
+    for path in named:
+        if path.is_symlink() and not path.exists():  # a file that is gone, not a file to skip
+            raise SourceError(f"{path}: a link to {os.readlink(path)}, which does not exist")
+    files = [p for p in named if p.is_file()]
     if not files:
         raise SourceError(f"{folder}: no event files (*.csv, *.jsonl, *.parquet)")
     for path in files:

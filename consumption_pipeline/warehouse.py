@@ -293,8 +293,30 @@ def default_lake(url: str) -> str:
 # -- engine and schema -----------------------------------------------------------------------
 
 
-def _create_engine(url: str) -> sa.Engine:
+def existing_warehouse(url: str, lake: str = "") -> Warehouse:
+    """The warehouse at `url`, for a command that only reads it: a SQLite file that does not
+    exist is an error naming it, not a new empty warehouse."""
+    parsed = parse_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and not database.startswith("file:"):
+        if database in ("", ":memory:") or not Path(database).is_file():
+            raise WarehouseError(f"warehouse {url}: no such file (run `consumption-pipeline run`)")
+    return Warehouse(url, lake)
+
+
+def parse_url(url: str) -> sa.URL:
+    """The URL, with a bare `postgresql://` bound to the installed driver (psycopg2) rather than
+    SQLAlchemy's default (psycopg 3)."""
     parsed = sa.make_url(url)
+    return (
+        parsed.set(drivername="postgresql+psycopg2")
+        if parsed.drivername == "postgresql"
+        else parsed
+    )
+
+
+def _create_engine(url: str) -> sa.Engine:
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "postgresql":
         return sa.create_engine(parsed, connect_args={"options": _POSTGRES_OPTIONS})
     if parsed.get_backend_name() != "sqlite":
@@ -304,7 +326,13 @@ def _create_engine(url: str) -> sa.Engine:
         and parsed.database != ":memory:"
         and not parsed.database.startswith("file:")
     ):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WarehouseError(
+                f"warehouse {url}: cannot create its folder {folder}: {error.strerror}"
+            ) from None
     engine = sa.create_engine(parsed)
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine

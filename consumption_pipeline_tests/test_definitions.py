@@ -49,6 +49,13 @@ def test_billing_job_selects_every_stage():
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= set(LIFECYCLE)
 
 
+def test_the_lock_wait_setting_reaches_the_warehouse_resource(monkeypatch):
+    monkeypatch.setenv("CONSUMPTION_LOCK_WAIT_SECONDS", "12.5")
+    resources = build_defs(Settings.from_env()).resources
+    assert resources["warehouse"].lock_wait_seconds == 12.5
+    assert Settings().lock_wait_seconds == 900.0
+
+
 def test_partitions_follow_the_configured_time_zone_and_first_period():
     settings = Settings(billing_timezone="Europe/Paris", first_period="2026-01-01")
     periods = build_defs(settings).resolve_assets_def("entitlement_buckets").partitions_def

@@ -59,6 +59,16 @@ def test_the_lake_setting_reaches_the_warehouse(tmp_path: Path, monkeypatch: pyt
     warehouse.engine.dispose()
 
 
+def test_rows_are_read_that_match_every_condition(tmp_path: Path):
+    lake = Lake(str(tmp_path))
+    frame = events(["acme", "globex", "acme"])
+    frame["usage_resource_id"] = ["credits", "credits", "storage"]
+    lake.replace_period("usage_events", OCT, _wire(frame))
+    where = {"account_id": "acme", "usage_resource_id": "credits"}
+    assert len(lake.read_period("usage_events", OCT, where)) == 1
+    assert len(lake.read_period("usage_events", OCT, {"account_id": "acme"})) == 2
+
+
 def test_a_file_system_url_is_a_lake_root(tmp_path: Path):
     lake = Lake(f"file://{tmp_path}")
     wire = _wire(events(["acme", "globex"]))
@@ -81,6 +91,7 @@ def test_a_replaced_period_leaves_no_partial_file_and_other_periods_alone(tmp_pa
 def test_an_absent_period_or_table_reads_empty(tmp_path: Path):
     lake = Lake(str(tmp_path))
     assert lake.read_period("billed_events", OCT).empty
+    assert lake.read_period("billed_events", OCT, {"account_id": "acme"}).empty
     assert lake.periods("billed_events") == []
     with pytest.raises(ValueError, match="unknown lake table 'liable_summaries'"):
         lake.read_period("liable_summaries", OCT)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from consumption_pipeline.settings import Settings
+from consumption_pipeline.settings import Settings, flag, month, positive_int, warehouse_url
 
 
 def add_trace_command(commands: argparse._SubParsersAction) -> None:
@@ -15,18 +13,25 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
     trace = commands.add_parser(
         "trace", help="trace an invoice line back to its events, buckets, rates and runs"
     )
-    trace.add_argument("--warehouse", default=env.warehouse_url, help="SQLAlchemy URL")
+    trace.add_argument(
+        "--warehouse", type=flag(warehouse_url), default=env.warehouse_url, help="SQLAlchemy URL"
+    )
     trace.add_argument(
         "--source", default=env.source_dir, help="source directory, for the catalog's rate rows"
     )
-    trace.add_argument("--period", help="billing period YYYY-MM")
+    trace.add_argument("--period", type=flag(month), help="billing period YYYY-MM")
     trace.add_argument("--account", help="account_id")
     trace.add_argument("--asset", help="asset_id (omit for usage not tagged with an asset)")
     trace.add_argument("--resource", help="the billed usage resource, e.g. credits")
     trace.add_argument(
         "--restatement", help="trace a restatement (its adjustment lines) instead, e.g. 2026-09-R1"
     )
-    trace.add_argument("--max-events", type=int, default=50, help="events listed (default 50)")
+    trace.add_argument(
+        "--max-events",
+        type=flag(positive_int),
+        default=50,
+        help="events listed (default %(default)s)",
+    )
     trace.set_defaults(command=run_trace)
 
 
@@ -38,19 +43,16 @@ def run_trace(args: argparse.Namespace) -> int:
         to_markdown,
     )
     from consumption_pipeline.defs.resources import SourceDirectory
-    from consumption_pipeline.warehouse import Warehouse
+    from consumption_pipeline.warehouse import existing_warehouse
 
-    store = Warehouse(args.warehouse, Settings.from_env().lake_url)
+    store = existing_warehouse(args.warehouse, Settings.from_env().lake_url)
     if args.restatement:
         print(restatement_markdown(store, args.restatement))
         return 0
     missing = [f"--{n}" for n in ("period", "account", "resource") if not getattr(args, n)]
     if missing:
         raise ValueError(f"trace: {', '.join(missing)} required (or --restatement ID)")
-    try:
-        period = pd.Period(args.period, "M").start_time.strftime("%Y-%m-%d")
-    except ValueError:
-        raise ValueError(f"--period {args.period!r}: expected YYYY-MM") from None
+    period = f"{args.period}-01"
     catalog = SourceDirectory(path=str(Path(args.source))).catalog() if args.source else None
     key = LineKey(period, args.account, args.asset, args.resource)
     print(to_markdown(read_trace(store, key, catalog), args.max_events))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from consumption_pipeline.settings import Settings
+from consumption_pipeline.settings import Settings, flag, port, warehouse_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
@@ -17,7 +17,10 @@ def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
         "dashboard", help="serve the usage dashboard (accounts, assets, buckets, rates, invoices)"
     )
     dashboard.add_argument(
-        "--warehouse", default=env.warehouse_url, help="SQLAlchemy URL (default: %(default)s)"
+        "--warehouse",
+        type=flag(warehouse_url),
+        default=env.warehouse_url,
+        help="SQLAlchemy URL (default: %(default)s)",
     )
     dashboard.add_argument(
         "--source", default=env.source_dir, help="source directory, for names, units, policies "
@@ -27,7 +30,7 @@ def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
         "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
     )
     dashboard.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port, 0 for any free one "
+        "--port", type=flag(port), default=DEFAULT_PORT, help="port, 0 for any free one "
         "(default: %(default)s)",
     )  # fmt: skip
     dashboard.add_argument(

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from consumption_pipeline.tables import TABLES
+from consumption_pipeline.warehouse import parse_url
 
 # The tables the dashboard reads: the lifecycle's outputs in SQL (DOMAIN.md "Outputs"; the
 # event-level tables are in the lake, and the summaries carry what the dashboard shows of them).
@@ -100,7 +101,7 @@ class ReadOnlyWarehouse:
             return self._read(lambda conn: sa.inspect(conn).get_table_names())
         except sa.exc.DBAPIError as error:
             raise WarehouseUnavailable(
-                f"{_shown(self.url)}: cannot read the warehouse: {error.orig}"
+                f"{_shown(self.url)}: cannot read the warehouse: {str(error.orig).strip()}"
             ) from None
 
     def _read(self, work: Callable[[sa.Connection], T]) -> T:
@@ -132,7 +133,7 @@ def _conditions(table: sa.Table, where: dict[str, Any]) -> list[sa.ColumnElement
 
 
 def _read_only_engine(url: str) -> sa.Engine:
-    parsed = sa.make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_read_only(parsed)
     if parsed.get_backend_name() == "postgresql":
