@@ -57,16 +57,16 @@ def run_pipeline(source: str, out: str, queue: mp.Queue) -> None:
 
     import pandas as pd
 
-    from consumption_pipeline import sources
     from consumption_pipeline.domain.buckets import create_buckets
     from consumption_pipeline.domain.catalog import build_catalog
     from consumption_pipeline.domain.drawdown import draw_down
     from consumption_pipeline.domain.ingest import Ingestion
     from consumption_pipeline.domain.rating import RATED_FROM, rate_usage
     from consumption_pipeline.domain.summaries import summarize
-    from consumption_pipeline.lake import Lake
-    from consumption_pipeline.tables import TABLES
-    from consumption_pipeline.wire import period_day, to_wire
+    from consumption_pipeline.storage import sources
+    from consumption_pipeline.storage.lake import Lake
+    from consumption_pipeline.storage.tables import TABLES
+    from consumption_pipeline.storage.wire import period_day, to_wire
 
     memory, period, root, results = PeakMemory(), pd.Timestamp(f"{PERIOD}-01"), Path(source), {}
     key, lake = f"{PERIOD}-01", Lake(tempfile.mkdtemp(prefix="bench-lake-"))
@@ -244,7 +244,7 @@ def postgres_database(server: str):
 
     import sqlalchemy as sa
 
-    from consumption_pipeline.warehouse import default_lake
+    from consumption_pipeline.storage.warehouse import default_lake
 
     @contextlib.contextmanager
     def database():
@@ -264,7 +264,7 @@ def postgres_database(server: str):
 
 
 def dataset(data_dir: Path, events: int, accounts: int, seed: int) -> Path:
-    from consumption_pipeline.synthetic import generate
+    from consumption_pipeline.cli.synthetic import generate
 
     folder = data_dir / f"events-{events}-accounts-{accounts}-seed-{seed}"
     if not (folder / "accounts.csv").exists():

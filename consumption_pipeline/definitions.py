@@ -19,7 +19,7 @@ from consumption_pipeline.defs import (
 from consumption_pipeline.defs.adhoc import adhoc_summary
 from consumption_pipeline.defs.partitions import billing_periods
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.settings import Settings
+from consumption_pipeline.storage.settings import Settings
 
 BILLING_JOB = "billing_job"
 

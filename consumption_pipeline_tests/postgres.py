@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from consumption_pipeline.warehouse import default_lake
+from consumption_pipeline.storage.warehouse import default_lake
 
 # The server the suite needs; override for another host. Trust auth, so no password in the URL.
 POSTGRES_SERVER = os.environ.get(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
 def snapshot(url: str, periods: list[str]) -> dict[str, pd.DataFrame]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from consumption_pipeline.settings import PROJECT_ROOT
+from consumption_pipeline.storage.settings import PROJECT_ROOT
 from consumption_pipeline_tests.postgres import POSTGRES_SERVER
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from consumption_pipeline.definitions import BILLING_JOB, build_defs, defs
 from consumption_pipeline.defs.resources import SourceDirectory
-from consumption_pipeline.settings import PROJECT_ROOT, Settings
+from consumption_pipeline.storage.settings import PROJECT_ROOT, Settings
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
 
@@ -76,3 +76,11 @@ def test_each_step_gets_the_catalog_of_the_files_as_they_are_now(tmp_path):
     currency = source.catalog().accounts.set_index("account_id")["currency"]
     assert currency["GLOBEX"] == "CHF"
     assert first.accounts.set_index("account_id")["currency"]["GLOBEX"] == "EUR"
+
+
+def test_the_shared_list_of_checks_is_the_code_locations():
+    from consumption_pipeline.quality.checks import CHECKS
+
+    keys = defs.resolve_asset_graph().asset_check_keys
+    assert sorted((k.asset_key.to_user_string(), k.name) for k in keys) == CHECKS
+    assert len(CHECKS) == 15  # 8 catalog files, 7 checks of the stages' outputs

@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from consumption_pipeline.defs.resources import WarehouseResource
-from consumption_pipeline.lake import Lake
-from consumption_pipeline.settings import PROJECT_ROOT, Settings
-from consumption_pipeline.tables import LAKE_TABLES, TABLES
-from consumption_pipeline.warehouse import Warehouse, default_lake
-from consumption_pipeline.wire import period_day, to_wire
+from consumption_pipeline.storage.lake import Lake
+from consumption_pipeline.storage.settings import PROJECT_ROOT, Settings
+from consumption_pipeline.storage.tables import LAKE_TABLES, TABLES
+from consumption_pipeline.storage.warehouse import Warehouse, default_lake
+from consumption_pipeline.storage.wire import period_day, to_wire
 
 OCT = "2026-10-01"
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumption_pipeline import synthetic
+from consumption_pipeline.cli import synthetic
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from consumption_pipeline import tables
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse, WarehouseError
+from consumption_pipeline.storage import tables
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import Warehouse, WarehouseError
 from consumption_pipeline_tests.corpus.source import (
     EVENT_COLUMNS,
     read_and_ingest,

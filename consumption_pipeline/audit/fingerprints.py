@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 import consumption_pipeline
 from consumption_pipeline.domain.hashing import GOLDEN, NULL_HASH, mix, text_hashes
-from consumption_pipeline.tables import MONEY
+from consumption_pipeline.storage.tables import MONEY
 
 DIGEST_CHARS = 32  # 128 bits: collisions are out of reach, and the UI stays readable
 _MICRO = Decimal("0.000001")

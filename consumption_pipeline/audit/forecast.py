@@ -33,7 +33,7 @@ from consumption_pipeline.domain.catalog import Catalog, among
 from consumption_pipeline.domain.drawdown import draw_down
 from consumption_pipeline.domain.quantities import from_micro, to_micro
 from consumption_pipeline.domain.summaries import summarize
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 DEFAULT_WINDOW_DAYS = 30
 HORIZON_DAYS = 36_525  # a bucket lasting more than 100 years at its burn rate never runs out

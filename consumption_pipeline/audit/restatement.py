@@ -35,8 +35,10 @@ import pandas as pd
 
 from consumption_pipeline.audit import runs
 from consumption_pipeline.audit import store as audit_store
+from consumption_pipeline.closing.outbox import LINES_CSV
+from consumption_pipeline.closing.register import ClosureRegister
 from consumption_pipeline.domain.quantities import from_micro, to_micro
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 KEY = ["account_id", "asset_key", "usage_resource_id", "currency"]
 QUANTITIES = ["consumption", "debited", "overage_quantity"]
@@ -219,7 +221,6 @@ def keep_billed_basis(store: Warehouse, period: str, events: int, inputs: dict,
 def restate(store: Warehouse, period: str, run_id: str, code_version: str) -> Restatement | None:
     """Compare a closed period's recomputation with what was billed for it; book the difference.
     None when the period is not closed or nothing differs."""
-    from consumption_pipeline.export import LINES_CSV, ClosureRegister
 
     register = ClosureRegister(store)
     closure = register.closure(period)

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import AUDIT_TABLES, MONEY, audit_metadata
-from consumption_pipeline.warehouse import create_schema
+from consumption_pipeline.storage.tables import AUDIT_TABLES, MONEY, audit_metadata
+from consumption_pipeline.storage.warehouse import create_schema
 
 
 def replace_rows(engine: sa.Engine, name: str, key: dict[str, Any], frame: pd.DataFrame) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 from consumption_pipeline.audit import markdown, runs
 from consumption_pipeline.audit import store as audit_store
 from consumption_pipeline.domain.catalog import Catalog
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 TOLERANCE = 5e-7  # quantities are exact to 6 decimals; float64 sums may differ in the last ulp
 

@@ -26,10 +26,10 @@ from starlette.routing import Route
 
 from consumption_pipeline.dashboard import data, formatting
 from consumption_pipeline.dashboard.catalog import CatalogSource
-from consumption_pipeline.dashboard.checks import CheckReader, code_location_check_keys
+from consumption_pipeline.dashboard.checks import CheckReader, check_keys
 from consumption_pipeline.dashboard.store import ReadOnlyWarehouse
 from consumption_pipeline.domain.catalog import CatalogError
-from consumption_pipeline.sources import SourceError
+from consumption_pipeline.storage.sources import SourceError
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -192,4 +192,4 @@ def open_dashboard(warehouse_url: str, source_dir: Path, home: Path | None) -> D
     store = ReadOnlyWarehouse(warehouse_url)
     catalog = CatalogSource(source_dir)
     catalog.current()
-    return Dashboard(store, catalog, CheckReader(home, code_location_check_keys))
+    return Dashboard(store, catalog, CheckReader(home, check_keys))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from consumption_pipeline import sources
 from consumption_pipeline.domain.catalog import REQUIRED, build_catalog
 from consumption_pipeline.domain.quantities import micro_to_decimal
+from consumption_pipeline.storage import sources
 
 
 @dataclass(frozen=True)

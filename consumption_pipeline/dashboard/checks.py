@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from consumption_pipeline.settings import PROJECT_ROOT
+from consumption_pipeline.quality.checks import CHECKS
+from consumption_pipeline.storage.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -42,11 +43,11 @@ def dagster_home(explicit: str | None = None) -> Path | None:
     return Path(chosen) if Path(chosen).is_dir() else None
 
 
-def code_location_check_keys() -> list[dg.AssetCheckKey]:
-    """Every asset check the code location defines."""
-    from consumption_pipeline.definitions import defs
+def check_keys() -> list[dg.AssetCheckKey]:
+    """Every asset check of a billing period (quality/checks.py)."""
+    import dagster as dg  # deferred: only a page that shows checks needs Dagster
 
-    return sorted(defs.resolve_asset_graph().asset_check_keys, key=lambda k: k.to_user_string())
+    return [dg.AssetCheckKey(dg.AssetKey(asset), name) for asset, name in CHECKS]
 
 
 @dataclass(frozen=True)

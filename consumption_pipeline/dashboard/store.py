@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import parse_url
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import parse_url
 
 # The tables the dashboard reads: the lifecycle's outputs in SQL (DOMAIN.md "Outputs"; the
 # event-level tables are in the lake, and the summaries carry what the dashboard shows of them).

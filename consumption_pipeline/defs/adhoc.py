@@ -14,10 +14,10 @@ from consumption_pipeline.audit import store as audit_store
 from consumption_pipeline.audit.fingerprints import code_version
 from consumption_pipeline.audit.forecast import DEFAULT_WINDOW_DAYS, forecast, read_state
 from consumption_pipeline.audit.trace import read_period_rows
+from consumption_pipeline.closing.outbox import outbox_dir
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.catalog import Catalog
-from consumption_pipeline.export import outbox_dir
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
 class AdhocConfig(dg.Config):

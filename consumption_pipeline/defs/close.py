@@ -1,5 +1,5 @@
 """Closing a billing period in Dagster (DOMAIN.md "Time"): the `billing_export` asset, which writes
-a closed period's final liable summaries to the outbox once (consumption_pipeline/export.py), and
+a closed period's final liable summaries to the outbox once (closing/outbox.py), and
 the `period_close_job`, which materializes the five stages for the last time and then exports.
 
 The close is judged on the `source` resource's date (`as_of`, else today in the billing time
@@ -7,21 +7,14 @@ zone): the period-close schedule passes the day of its tick in the run config, s
 means the same thing whenever it executes.
 """
 
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
+from consumption_pipeline.closing.close import close_period
+from consumption_pipeline.closing.outbox import outbox_dir, outbox_folder
 from consumption_pipeline.defs.partitions import previous_period
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.export import (
-    close_period,
-    ensure_closable,
-    outbox_dir,
-    outbox_folder,
-)
-from consumption_pipeline.settings import Settings
-from consumption_pipeline.warehouse import Warehouse
 
 PERIOD_CLOSE_JOB = "period_close_job"
 
@@ -69,27 +62,3 @@ def build(periods: dg.PartitionsDefinition) -> dg.Definitions:
         jobs=[close_job],
         resources={"outbox": BillingOutbox(path=outbox_dir())},
     )
-
-
-def close_in_process(
-    settings: Settings, period: str, outbox: str, instance: dg.DagsterInstance
-) -> dg.ExecuteInProcessResult:
-    """Close a period by hand: the period-close job in this process, recorded in `instance`,
-    judged on `settings.as_of` (else today). A period that may not close is refused before any
-    stage runs."""
-    from consumption_pipeline.cli import QUIET
-    from consumption_pipeline.definitions import build_defs
-
-    source = SourceDirectory(
-        path=settings.source_dir, billing_timezone=settings.billing_timezone,
-        grace_days=settings.grace_days, as_of=settings.as_of,
-    )  # fmt: skip
-    today = f"{source.today():%Y-%m-%d}"
-    store = Warehouse(settings.warehouse_url, settings.lake_url)
-    ensure_closable(store, period, source.today(), source.grace_days)
-    job = build_defs(replace(settings, as_of=today)).resolve_job_def(PERIOD_CLOSE_JOB)
-    return job.execute_in_process(
-        partition_key=period, instance=instance, raise_on_error=False,
-        run_config={**QUIET, "resources": {"outbox": {"config": {"path": outbox}}}},
-        tags={"consumption/trigger": "by_hand", "consumption/as_of": today},
-    )  # fmt: skip

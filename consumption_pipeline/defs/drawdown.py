@@ -9,7 +9,7 @@ from consumption_pipeline.defs.partitions import previous_period
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.drawdown import draw_down
 from consumption_pipeline.quality.conservation import bucket_balances_conserved, drawdown_conserved
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
 def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:

@@ -19,14 +19,16 @@ from typing import TypeVar
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline import sources
 from consumption_pipeline.audit import fingerprints, runs
 from consumption_pipeline.audit.restatement import keep_billed_basis
+from consumption_pipeline.closing.dates import closes_on
+from consumption_pipeline.closing.register import ClosureRegister
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import REQUIRED
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import Warehouse
 
 T, U = TypeVar("T"), TypeVar("U")
 
@@ -138,7 +140,6 @@ def _upstream_inputs(store: Warehouse, step: str, period: str) -> dict[str, str]
 def _due_and_not_closed(store: Warehouse, source: SourceDirectory, period: str) -> bool:
     """Past its grace period and not closed yet: what is computed now is what its close exports,
     so it is what the period is billed on (audit/restatement.py)."""
-    from consumption_pipeline.export import ClosureRegister, closes_on
 
     due = source.today() >= closes_on(period, source.grace_days)
     return due and ClosureRegister(store).closure(period) is None

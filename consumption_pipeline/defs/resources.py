@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline import sources
 from consumption_pipeline.domain.catalog import Catalog, build_catalog
-from consumption_pipeline.locks import LOCK_WAIT_SECONDS
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
 class SourceDirectory(dg.ConfigurableResource):

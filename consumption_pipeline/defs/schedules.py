@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 
+from consumption_pipeline.closing.dates import label, open_periods
+from consumption_pipeline.closing.register import ClosureRegister, periods_to_close
 from consumption_pipeline.defs.close import PERIOD_CLOSE_JOB
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.export import ClosureRegister, label, open_periods, periods_to_close
-from consumption_pipeline.settings import Settings
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import Settings
+from consumption_pipeline.storage.warehouse import Warehouse
 
 REFRESH_CRON, CLOSE_CRON = "0 2 * * *", "0 1 * * *"
 LANE_TAG, LANE = "consumption/lane", "automation"

@@ -27,7 +27,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from consumption_pipeline import sources
+from consumption_pipeline.closing.dates import label
+from consumption_pipeline.closing.register import ClosureRegister, processed_periods
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.defs.schedules import (
     automation_on,
@@ -35,9 +36,9 @@ from consumption_pipeline.defs.schedules import (
     billing_today,
     periods_to_refresh,
 )
-from consumption_pipeline.export import ClosureRegister, label, processed_periods
-from consumption_pipeline.settings import Settings
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.settings import Settings
+from consumption_pipeline.storage.warehouse import Warehouse
 
 MINIMUM_INTERVAL_SECONDS = 60
 ALL_OPEN = "*"  # in a file's periods: it has rows without a usage date

@@ -42,7 +42,7 @@ from consumption_pipeline.quality.expectations import (
     validate,
 )  # fmt: skip
 from consumption_pipeline.quality.outcome import Outcome, problems, verdict
-from consumption_pipeline.sources import catalog_digest
+from consumption_pipeline.storage.sources import catalog_digest
 
 LOCATION = ["file", "row", "line", "column", "expected", "got"]
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

@@ -11,7 +11,7 @@ import pytest
 from consumption_pipeline.cli import main
 from consumption_pipeline.defs.resources import SourceDirectory
 from consumption_pipeline.domain.catalog import Catalog
-from consumption_pipeline.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
 
 AS_OF = "2026-11-25"
 SAMPLE_RUN = ["--from", "2026-09", "--to", "2026-11", "--as-of", AS_OF]

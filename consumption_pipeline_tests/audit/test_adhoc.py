@@ -13,8 +13,8 @@ from consumption_pipeline.audit import store as audit_store
 from consumption_pipeline.audit.adhoc import Granularity, _largest_remainder, granules
 from consumption_pipeline.defs.adhoc import adhoc_summary
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.audit.conftest import AS_OF
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from consumption_pipeline.audit.fingerprints import file_digest, files_digest, frame_digest
-from consumption_pipeline.tables import TABLES
+from consumption_pipeline.storage.tables import TABLES
 
 EVENTS = TABLES["usage_events"]
 

@@ -13,7 +13,7 @@ from consumption_pipeline.audit.forecast import (
     forecast_periods,
     read_state,
 )
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 OCTOBER = pd.Timestamp("2026-10-01")
 

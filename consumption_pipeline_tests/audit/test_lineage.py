@@ -10,9 +10,9 @@ from consumption_pipeline.audit.fingerprints import code_version, file_digest, f
 from consumption_pipeline.definitions import BILLING_JOB, defs
 from consumption_pipeline.defs.lineage import alongside
 from consumption_pipeline.domain.catalog import REQUIRED
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import Warehouse
 
 PARTITIONED = [
     "usage_events", "quarantined_events", "entitlement_buckets", "rated_usage", "usage_summaries",

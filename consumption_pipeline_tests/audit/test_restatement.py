@@ -16,9 +16,9 @@ import pytest
 from consumption_pipeline.audit import store as audit_store
 from consumption_pipeline.audit.fingerprints import code_version, file_digest, frame_digest
 from consumption_pipeline.audit.restatement import differences, reason, restate
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.audit.conftest import new_dagster_home, run_cli
 
 LATE_EVENT = {"event_id": "cs-acme-late-001", "account_id": "ACME", "asset_id": "A1",

@@ -19,7 +19,7 @@ from consumption_pipeline.audit.trace import (
     read_trace,
 )
 from consumption_pipeline.cli import main
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.warehouse import Warehouse
 
 ACME_OCTOBER = LineKey("2026-10-01", "ACME", "A1", "credits")
 

@@ -21,8 +21,8 @@ import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from consumption_pipeline.audit import store as audit_store
-from consumption_pipeline.settings import DEFAULT_SOURCE, PROJECT_ROOT
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE, PROJECT_ROOT
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.audit.conftest import AS_OF, new_dagster_home
 
 STARTUP_SECONDS = 90

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from consumption_pipeline import sources
 from consumption_pipeline.domain.buckets import create_buckets
 from consumption_pipeline.domain.catalog import Catalog, build_catalog
 from consumption_pipeline.domain.drawdown import draw_down
@@ -38,6 +37,7 @@ from consumption_pipeline.quality.conservation import (
     events_reconcile,
     liable_equals_ratable,
 )
+from consumption_pipeline.storage import sources
 
 PERIOD = pd.Timestamp("2026-10-01")
 AS_OF = pd.Timestamp("2026-12-01")

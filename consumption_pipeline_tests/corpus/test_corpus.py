@@ -24,12 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumption_pipeline import sources
 from consumption_pipeline.domain.catalog import Catalog, CatalogError
 from consumption_pipeline.domain.rating import RatingError
 from consumption_pipeline.domain.summaries import PricingError
 from consumption_pipeline.quality.inputs import check_file
-from consumption_pipeline.sources import SourceError
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.sources import SourceError
 from consumption_pipeline_tests.corpus.source import (
     BILL,
     CATALOG,

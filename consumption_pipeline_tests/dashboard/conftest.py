@@ -16,8 +16,8 @@ import pytest
 from consumption_pipeline.cli import main
 from consumption_pipeline.dashboard.catalog import CatalogView, load_catalog
 from consumption_pipeline.dashboard.store import READ_TABLES, ReadOnlyWarehouse
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.e2e.conftest import fresh_warehouse
 
 PERIODS = ["2026-09-01", "2026-10-01", "2026-11-01"]

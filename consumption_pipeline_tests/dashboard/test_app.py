@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from consumption_pipeline.dashboard.app import create_app, open_dashboard
-from consumption_pipeline.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
 
 
 @pytest.fixture(scope="module")

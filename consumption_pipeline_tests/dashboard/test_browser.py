@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect, sync_playwright
 
-from consumption_pipeline.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -26,8 +26,8 @@ import pytest
 
 from consumption_pipeline.dashboard.app import account_url, asset_url
 from consumption_pipeline.dashboard.store import READ_TABLES
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.dashboard.conftest import PERIODS
 
 REQUESTS = 1000

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumption_pipeline import sources
 from consumption_pipeline.domain.catalog import build_catalog
 from consumption_pipeline.domain.ingest import ingest
+from consumption_pipeline.storage import sources
 from consumption_pipeline_tests.builders import acme_catalog
 
 OCTOBER = pd.Timestamp("2026-10-01")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consumption_pipeline.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
 from consumption_pipeline_tests.postgres import postgres_database
 
 BACKENDS = ["sqlite", "postgresql"]

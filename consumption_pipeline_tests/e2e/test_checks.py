@@ -18,8 +18,8 @@ import pytest
 
 from consumption_pipeline.cli import main
 from consumption_pipeline.definitions import defs
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse
 
 BLOCKING = {
     ("usage_events", "catalog_accounts"), ("usage_events", "catalog_usage_resources"),

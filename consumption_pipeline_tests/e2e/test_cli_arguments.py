@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.postgres import POSTGRES_SERVER
 
 PROGRAM = str(Path(sys.executable).with_name("consumption-pipeline"))

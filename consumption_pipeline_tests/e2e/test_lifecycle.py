@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from consumption_pipeline.cli import main
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.tables import TABLES
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.tables import TABLES
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.e2e.conftest import BACKENDS, fresh_warehouse
 from consumption_pipeline_tests.snapshots import snapshot
 

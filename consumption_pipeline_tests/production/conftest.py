@@ -10,8 +10,8 @@ import dagster as dg
 import pandas as pd
 
 from consumption_pipeline.definitions import BILLING_JOB, build_defs
-from consumption_pipeline.settings import DEFAULT_SOURCE, Settings
-from consumption_pipeline.tables import TABLES
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE, Settings
+from consumption_pipeline.storage.tables import TABLES
 
 AS_OF = "2026-11-25"  # September and October are past their grace period, November is open
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

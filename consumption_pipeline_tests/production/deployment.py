@@ -30,7 +30,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
     QueuedRunCoordinatorDaemon,
 )
 
-from consumption_pipeline.settings import PROJECT_ROOT
+from consumption_pipeline.storage.settings import PROJECT_ROOT
 from consumption_pipeline_tests.postgres import postgres_database
 
 LOCATION = "consumption_pipeline.definitions"  # workspace.yaml names it after its module

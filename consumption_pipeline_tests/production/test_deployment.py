@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from consumption_pipeline.definitions import BILLING_JOB
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.postgres import postgres_database
 from consumption_pipeline_tests.production.conftest import (
     LATE_ACME,

@@ -1,4 +1,4 @@
-"""Closing a period and its export to the billing outbox (consumption_pipeline/export.py), on a
+"""Closing a period and its export to the billing outbox (consumption_pipeline/closing), on a
 SQLite and a PostgreSQL warehouse: the calendar of closes, the files and their manifest, and the
 refusals, each naming the period."""
 
@@ -15,18 +15,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from consumption_pipeline import export
-from consumption_pipeline.export import (
-    ClosureRegister,
+from consumption_pipeline.closing import register
+from consumption_pipeline.closing.close import close_period
+from consumption_pipeline.closing.dates import (
     PeriodClosedError,
     PeriodOpenError,
-    close_period,
     closes_on,
     due_periods,
     open_periods,
-    write_outbox,
 )
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.closing.outbox import write_outbox
+from consumption_pipeline.closing.register import ClosureRegister
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.postgres import postgres_database
 
 SEP, OCT, NOV = "2026-09-01", "2026-10-01", "2026-11-01"
@@ -228,7 +228,7 @@ def test_a_staging_folder_left_by_a_crash_is_replaced(store, outbox: Path):
 
 def test_periods_to_close_start_at_the_first_period_processed(store, outbox: Path):
     # 2024-01 .. 2026-08 were never processed: they are not closed with empty exports.
-    assert export.periods_to_close(store, CLOSING_DAY, 3) == [SEP, OCT]
+    assert register.periods_to_close(store, CLOSING_DAY, 3) == [SEP, OCT]
     close(store, outbox, SEP)
-    assert export.periods_to_close(store, CLOSING_DAY, 3) == [OCT]
-    assert export.periods_to_close(store, pd.Timestamp("2026-11-03"), 3) == []
+    assert register.periods_to_close(store, CLOSING_DAY, 3) == [OCT]
+    assert register.periods_to_close(store, pd.Timestamp("2026-11-03"), 3) == []

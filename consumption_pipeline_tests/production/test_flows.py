@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from consumption_pipeline.cli import main
+from consumption_pipeline.closing.outbox import read_manifest
+from consumption_pipeline.closing.register import ClosureRegister
 from consumption_pipeline.definitions import BILLING_JOB, build_defs
 from consumption_pipeline.defs.close import PERIOD_CLOSE_JOB
 from consumption_pipeline.defs.schedules import TRIGGER_TAG
-from consumption_pipeline.export import ClosureRegister, read_manifest
-from consumption_pipeline.settings import Settings
-from consumption_pipeline.warehouse import Warehouse
+from consumption_pipeline.storage.settings import Settings
+from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.production.conftest import QUIET, copy_sample
 
 SEP, OCT, NOV = "2026-09-01", "2026-10-01", "2026-11-01"

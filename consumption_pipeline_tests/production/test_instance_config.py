@@ -11,7 +11,7 @@ import pytest
 
 from consumption_pipeline.definitions import BILLING_JOB, build_defs
 from consumption_pipeline.defs.close import PERIOD_CLOSE_JOB
-from consumption_pipeline.settings import PROJECT_ROOT, Settings
+from consumption_pipeline.storage.settings import PROJECT_ROOT, Settings
 from consumption_pipeline_tests.postgres import postgres_database
 
 LIMITS = [

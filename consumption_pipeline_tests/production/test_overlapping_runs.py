@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from consumption_pipeline.locks import PeriodLocked
-from consumption_pipeline.settings import DEFAULT_SOURCE
-from consumption_pipeline.warehouse import Warehouse, WarehouseError
+from consumption_pipeline.storage.locks import PeriodLocked
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.warehouse import Warehouse, WarehouseError
 from consumption_pipeline_tests.e2e.conftest import fresh_warehouse
 from consumption_pipeline_tests.production.conftest import assert_same_tables
 from consumption_pipeline_tests.snapshots import snapshot
@@ -82,7 +82,7 @@ def test_two_runs_started_together_leave_the_tables_of_one_run(
 INCREMENT = textwrap.dedent("""
     import random, sys, time
     import pandas as pd
-    from consumption_pipeline.warehouse import Warehouse
+    from consumption_pipeline.storage.warehouse import Warehouse
 
     url, lake, name, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     store = Warehouse(url, lake)
@@ -117,7 +117,7 @@ def test_writers_of_one_period_take_turns_from_read_to_write(tmp_path: Path, bac
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from consumption_pipeline.warehouse import Warehouse
+    from consumption_pipeline.storage.warehouse import Warehouse
 
     store = Warehouse(sys.argv[1], sys.argv[2])
     with store.period_lock("2026-10-01", "run 1234abcd (step drawdown)"):

@@ -67,7 +67,7 @@ def test_a_factor_of_one_or_less_is_refused():
 
 
 def test_the_factor_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch):
-    from consumption_pipeline.settings import Settings
+    from consumption_pipeline.storage.settings import Settings
 
     assert Settings.from_env().anomaly_factor == 3.0
     monkeypatch.setenv("CONSUMPTION_ANOMALY_FACTOR", "2.5")

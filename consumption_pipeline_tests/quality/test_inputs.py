@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from consumption_pipeline import sources
 from consumption_pipeline.domain.catalog import REQUIRED, CatalogError, build_catalog
 from consumption_pipeline.quality.inputs import check_catalog, check_file
+from consumption_pipeline.storage import sources
 from consumption_pipeline_tests.corpus.source import write_source
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from consumption_pipeline.locks import LOCK_WAIT_SECONDS
+from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = PROJECT_ROOT / "data" / "sample"
 DEFAULT_WAREHOUSE = f"sqlite:///{PROJECT_ROOT / 'data' / 'warehouse.db'}"
 MAX_GRACE_DAYS = 366  # a period closes within a year of its end

@@ -694,7 +694,7 @@ def generate(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m consumption_pipeline.synthetic",
+        prog="python -m consumption_pipeline.cli.synthetic",
         description="Write a seeded synthetic source directory (catalog CSVs + usage files).",
     )
     parser.add_argument("out_dir")

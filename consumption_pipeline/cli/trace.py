@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from consumption_pipeline.settings import Settings, flag, month, positive_int, warehouse_url
+from consumption_pipeline.audit.trace import LineKey, read_trace, restatement_markdown, to_markdown
+from consumption_pipeline.domain.catalog import build_catalog
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.settings import Settings, flag, month, positive_int, warehouse_url
+from consumption_pipeline.storage.warehouse import existing_warehouse
 
 
 def add_trace_command(commands: argparse._SubParsersAction) -> None:
@@ -36,15 +40,6 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_trace(args: argparse.Namespace) -> int:
-    from consumption_pipeline.audit.trace import (
-        LineKey,
-        read_trace,
-        restatement_markdown,
-        to_markdown,
-    )
-    from consumption_pipeline.defs.resources import SourceDirectory
-    from consumption_pipeline.warehouse import existing_warehouse
-
     store = existing_warehouse(args.warehouse, Settings.from_env().lake_url)
     if args.restatement:
         print(restatement_markdown(store, args.restatement))
@@ -53,7 +48,7 @@ def run_trace(args: argparse.Namespace) -> int:
     if missing:
         raise ValueError(f"trace: {', '.join(missing)} required (or --restatement ID)")
     period = f"{args.period}-01"
-    catalog = SourceDirectory(path=str(Path(args.source))).catalog() if args.source else None
+    catalog = build_catalog(sources.read_catalog(Path(args.source))) if args.source else None
     key = LineKey(period, args.account, args.asset, args.resource)
     print(to_markdown(read_trace(store, key, catalog), args.max_events))
     return 0

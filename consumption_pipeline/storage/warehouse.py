@@ -44,12 +44,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from consumption_pipeline import locks
-from consumption_pipeline.lake import Lake
-from consumption_pipeline.settings import PROJECT_ROOT
-from consumption_pipeline.staging import SCHEMA, attached, stage, staging_file, unstage
-from consumption_pipeline.tables import AUDIT_TABLES, KEYS, LAKE_TABLES, TABLES, metadata
-from consumption_pipeline.wire import (
+from consumption_pipeline.storage import locks
+from consumption_pipeline.storage.lake import Lake
+from consumption_pipeline.storage.settings import PROJECT_ROOT
+from consumption_pipeline.storage.staging import SCHEMA, attached, stage, staging_file, unstage
+from consumption_pipeline.storage.tables import AUDIT_TABLES, KEYS, LAKE_TABLES, TABLES, metadata
+from consumption_pipeline.storage.wire import (
     ARROW,
     MICRO,
     Kind,

@@ -245,7 +245,7 @@ KEYS.update({
     "restatement_lines": ("restatement_id", "account_id", "asset_id?", "usage_resource_id"),
 })  # fmt: skip
 
-# The register of closed periods (consumption_pipeline/export.py): one row per period, inserted
+# The register of closed periods (consumption_pipeline/closing): one row per period, inserted
 # once when its export is in the outbox and never replaced, so it lives apart from TABLES.
 closure_metadata = sa.MetaData()
 period_closures = sa.Table(

@@ -26,8 +26,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import DISTINCT_COLUMNS, LAKE_TABLES, TABLES
-from consumption_pipeline.wire import (
+from consumption_pipeline.storage.tables import DISTINCT_COLUMNS, LAKE_TABLES, TABLES
+from consumption_pipeline.storage.wire import (
     check_known,
     empty_wire,
     kind_of,

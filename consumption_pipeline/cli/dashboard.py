@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from consumption_pipeline.settings import Settings, flag, port, warehouse_url
+from consumption_pipeline.dashboard.checks import dagster_home
+from consumption_pipeline.storage.settings import Settings, flag, port, warehouse_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
@@ -41,8 +42,8 @@ def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
+    # Deferred: the web stack loads for this command alone.
     from consumption_pipeline.dashboard.app import open_dashboard, serve
-    from consumption_pipeline.dashboard.checks import dagster_home
 
     dashboard = open_dashboard(args.warehouse, Path(args.source), dagster_home(args.dagster_home))
     serve(dashboard, args.host, args.port)

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
 
 import pandas as pd
 
-from consumption_pipeline.audit.commands import add_trace_command
-from consumption_pipeline.dashboard.command import add_dashboard_command
-from consumption_pipeline.export import add_close_command
-from consumption_pipeline.settings import (
-    PROJECT_ROOT,
+from consumption_pipeline.cli.instance import QUIET, RunFailed, dagster_home, failure
+from consumption_pipeline.domain.money import round_money
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.settings import (
     Settings,
     as_of,
     billing_timezone,
@@ -26,45 +23,12 @@ from consumption_pipeline.settings import (
     month,
     warehouse_url,
 )
-from consumption_pipeline.warehouse import Warehouse
-
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "data" / "dagster_home"
-# The run's own log (with tracebacks) stays in the instance; the terminal gets one line.
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
-class RunFailed(RuntimeError):
-    """A stage failed; the message says which period, which step and why."""
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        return _run_command(argv)
-    except RunFailed as failure:
-        print(f"consumption-pipeline: {failure}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as error:
-        print(f"consumption-pipeline: {error}", file=sys.stderr)
-        return 2
-
-
-def _run_command(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)  # a bad flag or setting stops here, before any run
-    return args.command(args)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line naming the flag (argparse would print the whole usage first)."""
-        problem = message.removeprefix("argument ")
-        self.exit(2, f"{self.prog}: {problem} (see {self.prog} --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="consumption-pipeline", description=__doc__)
-    commands = parser.add_subparsers(required=True)
-    run = commands.add_parser("run", help="materialize all stages for a range of billing periods")
+def add_run_command(commands: argparse._SubParsersAction) -> None:
     env = Settings.from_env()
+    run = commands.add_parser("run", help="materialize all stages for a range of billing periods")
     run.add_argument(
         "--source", default=env.source_dir, help="source directory (default: %(default)s)"
     )
@@ -104,14 +68,10 @@ def _parser() -> argparse.ArgumentParser:
         default=env.as_of,
         help="judge open/closed on this date YYYY-MM-DD (default: today)",
     )
-    run.set_defaults(command=_run)
-    add_trace_command(commands)
-    add_dashboard_command(commands)
-    add_close_command(commands)
-    return parser
+    run.set_defaults(command=run_command)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
     chosen = replace(
         Settings.from_env(), source_dir=str(Path(args.source).resolve()),
         warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
@@ -141,7 +101,6 @@ def _periods(first: str | None, last: str | None, settings: Settings) -> list[st
 
 
 def _periods_with_usage(settings: Settings) -> list[str]:
-    from consumption_pipeline import sources
 
     root = Path(settings.source_dir)
     stamps = [sources.read_events(p, root)["occurred_at"] for p in sources.event_files(root)]
@@ -158,7 +117,8 @@ def _periods_with_usage(settings: Settings) -> list[str]:
 
 def run_periods(settings: Settings, periods: list[str]) -> None:
     """Materialize the billing job for each period, in order, on a persistent Dagster instance."""
-    os.environ.setdefault("DAGSTER_HOME", str(_default_dagster_home()))
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    # Deferred: the code location loads Dagster, which takes seconds; a bad flag stops first.
     import dagster as dg
 
     from consumption_pipeline.definitions import BILLING_JOB, build_defs
@@ -170,46 +130,15 @@ def run_periods(settings: Settings, periods: list[str]) -> None:
                 partition_key=period, instance=instance, raise_on_error=False, run_config=QUIET
             )
             if not result.success:
-                raise RunFailed(f"period {period[:7]}: {_failure(result)} (run {result.run_id})")
+                raise RunFailed(f"period {period[:7]}: {failure(result)} (run {result.run_id})")
             print(
                 f"period {period[:7]}: all stages materialized (run {result.run_id})",
                 file=sys.stderr,
             )
 
 
-def _default_dagster_home() -> Path:
-    DEFAULT_DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
-    config = DEFAULT_DAGSTER_HOME / "dagster.yaml"
-    if not config.exists():
-        config.write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    return DEFAULT_DAGSTER_HOME
-
-
-def _failure(result) -> str:
-    import dagster as dg
-
-    # A failed blocking check explains the run better than the step error it raises.
-    checks = [e.asset_check_evaluation_data for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"]  # fmt: skip
-    failed = [c for c in checks
-              if not c.passed and c.blocking and c.severity == dg.AssetCheckSeverity.ERROR]  # fmt: skip
-    if failed:
-        return "; ".join(f"blocking check '{c.check_name}' on {c.asset_key.to_user_string()} "
-                         f"failed: {c.description}" for c in failed)  # fmt: skip
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
-            text = error.message.strip()
-            own = re.match(r"consumption_pipeline(\.\w+)+: ", text)  # our errors say it all
-            return f"step '{event.step_key}' failed: {text[own.end() :] if own else text}"
-    return "the run failed"
-
-
 def invoice_summary(warehouse_url: str, periods: list[str]) -> str:
     """One line per account and period: invoice lines, amount owed and status."""
-    from consumption_pipeline.domain.money import round_money
 
     lines = Warehouse(warehouse_url).read_periods("liable_summaries", periods)
     if lines.empty:
@@ -224,7 +153,3 @@ def invoice_summary(warehouse_url: str, periods: list[str]) -> str:
         amount = round_money(total, currency)
         rows.append(f"{period:<8} {account:<16} {count:>5} {amount:>16,} {currency:<8} {status}")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from consumption_pipeline.tables import MONEY
+from consumption_pipeline.storage.tables import MONEY
 
 Kind = Literal["text", "quantity", "money", "date", "instant", "bool", "int"]
 
