@@ -169,7 +169,7 @@ def _url(path: str, period: date | None) -> str:
 
 def serve(dashboard: Dashboard, host: str, port: int) -> None:
     """Serve until interrupted. Port 0 takes a free port; the address is printed either way."""
-    import uvicorn
+    import uvicorn  # deferred: only serving needs the server (the tests build the app alone)
 
     app = create_app(dashboard)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -68,7 +68,7 @@ class CheckReader:
     def results(self, period: str) -> list[CheckResult]:
         if self.home is None:
             return []
-        import dagster as dg
+        import dagster as dg  # deferred: pages without an instance never load Dagster
 
         if self._cached_keys is None:
             self._cached_keys = list(self._keys())
@@ -92,6 +92,7 @@ def read_check_results(
 ) -> list[CheckResult]:
     """The latest execution of each check in `keys` for partition `period` ('YYYY-MM-DD');
     checks never executed for it are left out."""
+    # Deferred with Dagster itself (see check_keys).
     from dagster._core.event_api import PartitionKeyFilter
     from dagster._core.storage.asset_check_execution_record import (
         AssetCheckExecutionRecordStatus as Status,
@@ -124,7 +125,7 @@ def read_check_results(
 
 
 def _learn_partitions(instance: dg.DagsterInstance, run_ids: list[str], known: dict) -> None:
-    import dagster as dg
+    import dagster as dg  # deferred with Dagster itself (see check_keys)
 
     missing = sorted(set(run_ids) - set(known))
     if not missing:

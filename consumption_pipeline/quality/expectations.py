@@ -35,7 +35,7 @@ class Failure:
 def gxe() -> ModuleType:
     """The `great_expectations.expectations` module (imported on first use)."""
     _context()
-    import great_expectations.expectations as expectations
+    import great_expectations.expectations as expectations  # deferred: GX is slow to import
 
     return expectations
 
@@ -49,13 +49,14 @@ def membership(values: pd.Series, known) -> pd.Series:
 
 def row_condition(column: str, value: str):
     """A row condition `column == value` for a column map expectation."""
-    from great_expectations.expectations.row_conditions import Column
+    from great_expectations.expectations.row_conditions import Column  # deferred, as GX
 
     return Column(column) == value
 
 
 @cache
 def _context():
+    # Deferred: GX takes seconds to import, and loading the code location must stay fast.
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -101,7 +102,7 @@ def validate(
 ) -> list[Failure]:
     """Run `expectations` on `frame` (positional index); the failed ones, in suite order (their
     places in the suite are `orders`, if given)."""
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX is slow to import
 
     if not expectations:
         return []

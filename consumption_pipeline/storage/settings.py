@@ -5,6 +5,7 @@ Each setting has a parser that refuses a bad value with a sentence saying what w
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import difflib
 import math
@@ -15,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+import sqlalchemy as sa
 
 from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
 
@@ -84,8 +87,6 @@ def port(text: str) -> int:
 
 def warehouse_url(text: str) -> str:
     """A SQLAlchemy URL of a SQLite or PostgreSQL warehouse whose driver is installed."""
-    import sqlalchemy as sa
-
     example = "sqlite:///data/warehouse.db or postgresql://user@host:5432/billing"
     try:
         parsed = sa.make_url(text)
@@ -177,7 +178,6 @@ def _env(name: str, default: T, parse: Callable[[str], T]) -> T:
 
 def flag(parse: Callable[[str], T]) -> Callable[[str], T]:
     """`parse` as an argparse type: its sentence becomes the flag's error message."""
-    import argparse
 
     def check(text: str) -> T:
         try:

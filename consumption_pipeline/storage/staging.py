@@ -64,7 +64,7 @@ def _running(pid: int) -> bool:
 
 def stage(path: Path, tables: dict[str, pa.Table]) -> None:
     """Write `tables` to the staging database at `path`, each as a new table of that name."""
-    import adbc_driver_sqlite.dbapi as adbc
+    import adbc_driver_sqlite.dbapi as adbc  # deferred: only SQLite bulk writes need the driver
 
     with adbc.connect(str(path)) as conn, conn.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to roll back to
@@ -76,7 +76,7 @@ def stage(path: Path, tables: dict[str, pa.Table]) -> None:
 def unstage(path: Path, name: str) -> pa.Table:
     """Table `name` of the staging database at `path`, as SQLite types its values: integers as
     int64, reals as float64, text as strings (a column of NULLs only comes back as int64)."""
-    import adbc_driver_sqlite.dbapi as adbc
+    import adbc_driver_sqlite.dbapi as adbc  # deferred, as in stage()
 
     with adbc.connect(str(path)) as conn, conn.cursor() as cursor:
         # The driver infers each column's type from its first batch: make it the whole result.
