@@ -44,3 +44,16 @@ def test_an_import_up_a_layer_breaks_the_contract(tmp_path: Path):
         in done.stdout
     )
     assert "- consumption_pipeline.storage.tables -> consumption_pipeline.cli (l." in done.stdout
+
+
+def test_no_module_imports_itself_through_others():
+    import grimp
+
+    graph = grimp.build_graph("consumption_pipeline", cache_dir=None)
+    cycles = sorted(
+        (module, imported)
+        for module in graph.modules
+        for imported in graph.find_modules_directly_imported_by(module)
+        if graph.find_shortest_chain(importer=imported, imported=module)
+    )
+    assert cycles == []
