@@ -1,8 +1,11 @@
-"""Stage 2 of DOMAIN.md: entitlement buckets from assetized products.
+"""Stage 2 of DOMAIN.md: entitlement buckets from assetized products, as the contract stands.
 
 Every (asset, grant of its product) pair yields one bucket (one-time grants) or month-aligned
-k-month buckets (renewing grants). Only the buckets a period needs are built: those valid during
-it, and those ending on its first day (their close, expiry or rollover, happens in it).
+k-month buckets (renewing grants), granted on the asset's quantity in force on the bucket's
+first day and ended by the asset's final end (contracts.py). A quantity raised inside a window
+adds an amendment bucket for the rest of it; each credit grant is a bucket of its own. Only the
+buckets a period needs are built: those valid during it, and those ending on its first day
+(their close, expiry or rollover, happens in it).
 """
 
 from __future__ import annotations
@@ -11,26 +14,30 @@ import pandas as pd
 
 from consumption_pipeline.domain.calendar import add_months, month_index, month_start, period_bounds
 from consumption_pipeline.domain.catalog import Catalog
+from consumption_pipeline.domain.contracts import asset_ends, in_force
 from consumption_pipeline.domain.quantities import MICRO, from_micro
 
 BUCKET_COLUMNS = [
     "bucket_id", "origin", "account_id", "asset_id", "grant_id", "usage_resource_id", "binding",
     "priority", "granted", "valid_from", "valid_to", "rollover_generation", "parent_bucket_id",
     "rollover", "rollover_cap", "max_rollovers", "rollover_months", "asset_end_date",
+    "grant_type", "commitment_rate", "change_id", "credit_id", "reason",
 ]  # fmt: skip
+ORIGINS = ("grant", "commitment", "amendment", "credit", "rollover")
 
 
 def create_buckets(catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
-    """The grant buckets of every asset that matter to `period`, with `granted` after proration."""
+    """The buckets of every asset and credit that matter to `period`, `granted` after proration."""
     start, end = period_bounds(period)
-    pairs = catalog.assets.merge(catalog.grants, on="product_id", suffixes=("_asset", ""))
+    assets = _with_final_end(catalog)
+    pairs = assets.merge(catalog.grants, on="product_id", suffixes=("_asset", ""))
     pairs = pairs[pairs["start_date"] < end]
-    pairs["full_granted"] = _times(pairs["quantity"], pairs["quantity_asset"])
-    one_time = _one_time(pairs[pairs["renewal_months"].eq(0)])
+    one_time = _one_time(pairs[pairs["renewal_months"].eq(0)], catalog)
     renewing = _renewing(
-        pairs[pairs["renewal_months"].gt(0)], month_index(pd.Series([start])).iloc[0]
+        pairs[pairs["renewal_months"].gt(0)], month_index(pd.Series([start])).iloc[0], catalog
     )
-    buckets = pd.concat([one_time, renewing], ignore_index=True)
+    parts = [one_time, renewing, _amendments(pairs, catalog), _credits(catalog, assets)]
+    buckets = pd.concat([p for p in parts if len(p)] or [one_time], ignore_index=True)
     relevant = (buckets["valid_from"] < end) & (
         buckets["valid_to"].isna() | (buckets["valid_to"] >= start)
     )
@@ -40,6 +47,28 @@ def create_buckets(catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
     return _finish(buckets)
 
 
+def _with_final_end(catalog: Catalog) -> pd.DataFrame:
+    """The assets with their final end (`final_end`) and the cancellation that set it."""
+    assets = catalog.assets
+    if catalog.changes.empty:
+        return assets.assign(final_end=assets["end_date"], cancelled_by=None)
+    ends = asset_ends(assets, catalog.changes)
+    return assets.assign(final_end=ends["end_date"].reindex(assets["asset_id"]).to_numpy(),
+                         cancelled_by=ends["change_id"].reindex(assets["asset_id"]).to_numpy())  # fmt: skip
+
+
+def _at_first_day(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """`full_granted` on the quantity in force on each bucket's first day, the asset's end as
+    known then (`known_end`) and the change behind them."""
+    if catalog.changes.empty:
+        quantity, known_end, change = pairs["quantity_asset"], pairs["end_date"], None
+    else:
+        state = in_force(catalog.assets, catalog.changes, pairs["asset_id"], pairs["valid_from"])
+        quantity, known_end, change = state["quantity"], state["end_date"], state["change_id"]
+    return pairs.assign(full_granted=_times(pairs["quantity"], quantity), known_end=known_end,
+                        change_id=change)  # fmt: skip
+
+
 def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
     """grant.quantity × asset.quantity in micro-units, rounded half-up to 6 decimals.
 
@@ -47,59 +76,185 @@ def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
     return (grant_micro.astype("object") * asset_micro.astype("object") + MICRO // 2) // MICRO
 
 
-def _one_time(pairs: pd.DataFrame) -> pd.DataFrame:
-    out = pairs.copy()
-    out["valid_from"] = out["start_date"]
-    out["valid_to"] = _cut(add_months(out["start_date"], out["validity_months"]), out["end_date"])
+def _prorated(granted_micro: pd.Series, covered: pd.Series, full: pd.Series) -> pd.Series:
+    """floor(granted × days covered / days of the full window), in whole units (micro-units)."""
+    return granted_micro * covered.astype("object") // (full.astype("object") * MICRO) * MICRO
+
+
+def _one_time(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    out = _at_first_day(pairs.assign(valid_from=pairs["start_date"]), catalog)
+    out["valid_to"] = _cut(add_months(out["start_date"], out["validity_months"]), out["final_end"])
     out["granted"] = out["full_granted"]
     out["rollover_months"] = out["validity_months"]
+    out["bucket_id"] = _window_id(out)
     return out
 
 
-def _renewing(pairs: pd.DataFrame, period_month: int) -> pd.DataFrame:
+def _renewing(pairs: pd.DataFrame, period_month: int, catalog: Catalog) -> pd.DataFrame:
     """The k-month window holding the period, and the one before it (it may end on day 1)."""
     k = pairs["renewal_months"]
     first_month = month_index(pairs["start_date"])
     current = (period_month - first_month) // k
     windows = pd.concat([pairs.assign(window=current - 1), pairs.assign(window=current)])
-    windows = windows[windows["window"] >= 0].copy()
-    k, first_month = windows["renewal_months"], month_index(windows["start_date"])
-    window_start = month_start(first_month + windows["window"] * k)
-    window_end = month_start(first_month + (windows["window"] + 1) * k)
+    windows = windows[windows["window"] >= 0].reset_index(drop=True)
+    window_start, window_end = _window_bounds(windows, windows["window"])
     windows["valid_from"] = window_start.where(
         window_start > windows["start_date"], windows["start_date"]
     )
-    windows["valid_to"] = _cut(window_end, windows["end_date"])
-    covered = (windows["valid_to"] - windows["valid_from"]).dt.days
+    windows = _at_first_day(windows, catalog)
+    # Granted on the end known on the first day; a later cancellation only cuts the bucket.
+    covered = (_cut(window_end, windows["known_end"]) - windows["valid_from"]).dt.days
     full = (window_end - window_start).dt.days
     partial = windows["prorate"] & (covered < full)
-    # floor(granted × days covered / days of the full window), in whole units
-    prorated = windows["full_granted"] * covered.astype("object") // (full.astype("object") * MICRO)
-    windows["granted"] = (prorated * MICRO).where(partial, windows["full_granted"])
-    windows["rollover_months"] = k
+    prorated = _prorated(windows["full_granted"], covered, full)
+    windows["granted"] = prorated.where(partial, windows["full_granted"])
+    windows["valid_to"] = _cut(window_end, windows["final_end"])
+    windows["rollover_months"] = windows["renewal_months"]
+    windows["bucket_id"] = _window_id(windows)
     return windows
+
+
+def _window_bounds(pairs: pd.DataFrame, window: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """[first day, end) of each pair's k-month window number `window`, aligned to month starts."""
+    k, first_month = pairs["renewal_months"], month_index(pairs["start_date"])
+    return month_start(first_month + window * k), month_start(first_month + (window + 1) * k)
+
+
+def _window_id(buckets: pd.DataFrame) -> pd.Series:
+    return (buckets["asset_id"] + ":" + buckets["grant_id"] + ":"
+            + buckets["valid_from"].dt.strftime("%Y-%m-%d"))  # fmt: skip
+
+
+def _amendments(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """A quantity q raised on day D above L, the largest quantity the window (one-time grants:
+    the grant) has been granted on so far, adds (q - L) × grant quantity for the rest of it,
+    prorated (renewing grants) by one floor of the whole expression."""
+    ups = catalog.changes.loc[catalog.changes["quantity"].notna(),
+                              ["asset_id", "change_id", "effective_date", "quantity"]]  # fmt: skip
+    ups = ups.rename(columns={"quantity": "new_quantity", "change_id": "amending"})
+    rows = pairs.merge(ups, on="asset_id")
+    rows = rows[rows["effective_date"] > rows["start_date"]]  # on the start: its first quantity
+    if rows.empty:
+        return rows
+    renewing = rows["renewal_months"].gt(0)
+    window = (month_index(rows["effective_date"]) - month_index(rows["start_date"])) // rows[
+        "renewal_months"
+    ].where(renewing, 1)
+    window_start, window_end = _window_bounds(rows, window)
+    rows["window"] = window.where(renewing, 0)
+    rows["valid_from"] = window_start.where(
+        renewing & (window_start > rows["start_date"]), rows["start_date"]
+    )
+    rows = rows[rows["valid_from"] < rows["effective_date"]]  # a window starting on D takes q
+    window_start, window_end = window_start[rows.index], window_end[rows.index]
+    rows = _at_first_day(rows, catalog)
+    rows = rows.sort_values(["asset_id", "grant_id", "window", "effective_date"])
+    raised = rows.groupby(["asset_id", "grant_id", "window"])["new_quantity"].cummax()
+    before = raised.groupby([rows["asset_id"], rows["grant_id"], rows["window"]]).shift()
+    granted_on = in_force(catalog.assets, catalog.changes, rows["asset_id"], rows["valid_from"])
+    largest = pd.concat([granted_on["quantity"], before], axis=1).max(axis=1)
+    rows["added"] = rows["new_quantity"].astype("object") - largest.astype("object")
+    rows = rows[rows["added"] > 0].copy()
+    if rows.empty:
+        return rows
+    window_start, window_end = window_start[rows.index], window_end[rows.index]
+    renewing = rows["renewal_months"].gt(0)
+    day = rows["effective_date"]
+    known_end = in_force(catalog.assets, catalog.changes, rows["asset_id"], day)["end_date"]
+    covered = (_cut(window_end, known_end) - day).dt.days
+    added = _times(rows["quantity"], rows["added"])
+    full = (window_end - window_start).dt.days.where(renewing, 1)  # one-time: never prorated
+    prorated = _prorated(added, covered.where(renewing, 1), full)
+    rows["granted"] = prorated.where(renewing & rows["prorate"], added)
+    ends = window_end.where(renewing, add_months(day, rows["validity_months"]))
+    rows["valid_to"] = _cut(ends, rows["final_end"])
+    rows["rollover_months"] = rows["renewal_months"].where(renewing, rows["validity_months"])
+    rows["bucket_id"] = (_window_id(rows) + ":amend:" + rows["amending"]).where(
+        renewing, rows["asset_id"] + ":" + rows["grant_id"] + ":amend:" + rows["amending"]
+    )
+    rows["valid_from"], rows["change_id"], rows["origin"] = day, rows["amending"], "amendment"
+    return rows
+
+
+def _credits(catalog: Catalog, assets: pd.DataFrame) -> pd.DataFrame:
+    """One bucket per credit grant; an asset-bound one within its asset's dates."""
+    credits = catalog.credits
+    if credits.empty:
+        return credits
+    asset = assets.set_index("asset_id").reindex(credits["asset_id"])
+    start, end = asset["start_date"].to_numpy(), asset["final_end"].to_numpy()
+    starts = pd.Series(start, index=credits.index).astype("datetime64[s]")
+    valid_from = credits["effective_date"].where(
+        starts.isna() | (credits["effective_date"] > starts), starts
+    )
+    return pd.DataFrame({
+        "bucket_id": "credit:" + credits["credit_id"], "origin": "credit",
+        "account_id": credits["account_id"], "asset_id": credits["asset_id"], "grant_id": None,
+        "usage_resource_id": credits["usage_resource_id"],
+        "binding": credits["asset_id"].notna().map({True: "asset", False: "account"}),
+        "priority": credits["priority"], "granted": credits["quantity"].astype("object"),
+        "valid_from": valid_from,
+        "valid_to": _cut(credits["valid_to"], pd.Series(end, index=credits.index)),
+        "rollover": "none", "rollover_cap": pd.NA, "max_rollovers": 0, "rollover_months": pd.NA,
+        "final_end": pd.Series(end, index=credits.index), "grant_type": "grant",
+        "commitment_rate": None, "change_id": asset["cancelled_by"].to_numpy(),
+        "credit_id": credits["credit_id"], "reason": credits["reason"],
+    })  # fmt: skip
+
+
+def cut_by_contract(buckets: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Buckets made before a cancellation was known (carried from a period computed earlier) end
+    by their asset's final end, their `granted` unchanged."""
+    if catalog.changes.empty or buckets.empty or catalog.changes["end_date"].isna().all():
+        return buckets
+    ends = asset_ends(catalog.assets, catalog.changes)["end_date"]
+    final = pd.Series(ends.reindex(buckets["asset_id"]).to_numpy(), index=buckets.index)
+    final = final.where(final.notna(), pd.to_datetime(buckets["asset_end_date"]))
+    valid_to = pd.to_datetime(buckets["valid_to"]).astype("datetime64[s]")
+    return buckets.assign(valid_to=_cut(valid_to, final), asset_end_date=final)
 
 
 def _cut(valid_to: pd.Series, asset_end: pd.Series) -> pd.Series:
     """A bucket ends at the asset's end date if that comes first (or if it never would end)."""
+    asset_end = asset_end.astype("datetime64[s]")
     ends_first = asset_end.notna() & (valid_to.isna() | (asset_end < valid_to))
-    return valid_to.where(~ends_first, asset_end)
+    return valid_to.astype("datetime64[s]").where(~ends_first, asset_end)
+
+
+def _behind(buckets: pd.DataFrame) -> pd.Series:
+    """The changes behind each bucket: the one in force on its first day (or that added it), and
+    the cancellation that cut its end, if another."""
+    first = buckets["change_id"].astype("str")
+    cut = buckets["cancelled_by"].astype("str").where(
+        buckets["valid_to"].eq(buckets["final_end"]) & buckets["final_end"].notna()
+    )
+    both = first.notna() & cut.notna() & first.ne(cut)
+    return first.fillna(cut).where(~both, first + " " + cut)
 
 
 def _finish(buckets: pd.DataFrame) -> pd.DataFrame:
+    n = buckets.index
+    origin = buckets.get("origin", pd.Series("grant", index=n)).fillna("grant")
+    grant_type = buckets["grant_type"].astype("str")
+    origin = origin.where(~(origin.eq("grant") & grant_type.eq("commit")), "commitment")
     out = pd.DataFrame({
-        "bucket_id": buckets["asset_id"] + ":" + buckets["grant_id"] + ":"
-        + buckets["valid_from"].dt.strftime("%Y-%m-%d"),
-        "origin": "grant", "account_id": buckets["account_id"], "asset_id": buckets["asset_id"],
-        "grant_id": buckets["grant_id"], "usage_resource_id": buckets["usage_resource_id"],
-        "binding": buckets["binding"], "priority": buckets["priority"].astype("int64"),
+        "bucket_id": buckets["bucket_id"], "origin": origin,
+        "account_id": buckets["account_id"], "asset_id": buckets["asset_id"],
+        "grant_id": buckets["grant_id"].astype("str"),
+        "usage_resource_id": buckets["usage_resource_id"], "binding": buckets["binding"],
+        "priority": buckets["priority"].astype("int64"),
         "granted": from_micro(buckets["granted"].astype("int64")),
-        "valid_from": buckets["valid_from"], "valid_to": buckets["valid_to"],
+        "valid_from": buckets["valid_from"].astype("datetime64[s]"),
+        "valid_to": buckets["valid_to"].astype("datetime64[s]"),
         "rollover_generation": 0,
-        "parent_bucket_id": pd.Series(pd.NA, index=buckets.index, dtype="str"),
-        "rollover": buckets["rollover"], "rollover_cap": from_micro(buckets["rollover_cap"]),
+        "parent_bucket_id": pd.Series(pd.NA, index=n, dtype="str"),
+        "rollover": buckets["rollover"], "rollover_cap": from_micro(buckets["rollover_cap"].astype("Int64")),
         "max_rollovers": buckets["max_rollovers"].astype("int64"),
         "rollover_months": buckets["rollover_months"].astype("Int64"),
-        "asset_end_date": buckets["end_date"],
+        "asset_end_date": buckets["final_end"].astype("datetime64[s]"),
+        "grant_type": grant_type, "commitment_rate": buckets["commitment_rate"].astype("str"),
+        "change_id": _behind(buckets), "credit_id": buckets.get("credit_id", pd.Series(
+            pd.NA, index=n)).astype("str"),
+        "reason": buckets.get("reason", pd.Series(pd.NA, index=n)).astype("str"),
     })  # fmt: skip
     return out[BUCKET_COLUMNS].sort_values("bucket_id", ignore_index=True)

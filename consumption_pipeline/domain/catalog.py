@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from consumption_pipeline.domain.contracts import change_problems, credit_problems
 from consumption_pipeline.domain.money import MINOR_UNITS
 from consumption_pipeline.domain.quantities import parse_quantities
 
@@ -32,11 +33,17 @@ REQUIRED = {
                        "effective_from"],
     "negotiated_rates.csv": ["account_id", "usage_resource_id", "currency", "pricing_model",
                              "unit_price", "effective_from"],
+    "asset_changes.csv": ["change_id", "asset_id", "effective_date"],
+    "credit_grants.csv": ["credit_id", "account_id", "usage_resource_id", "quantity",
+                          "effective_date"],
 }  # fmt: skip
-OPTIONAL_FILES = {"token_rates.csv", "negotiated_rates.csv"}
+OPTIONAL_FILES = {"token_rates.csv", "negotiated_rates.csv", "asset_changes.csv",
+                  "credit_grants.csv"}  # fmt: skip
 
 DRAWDOWN_ORDERS = ("expiring_first", "granted_first", "granted_last")
 RENEWAL_MONTHS = {"none": 0, "monthly": 1, "quarterly": 3, "annual": 12}
+GRANT_TYPES = ("grant", "commit")
+COMMITMENT_RATES = ("bounded", "lowest")
 PRICING_MODELS = ("per_unit", "graduated", "volume", "package")
 # Non-negative decimal text, ASCII digits only (Decimal itself would also take "1_000" or "NaN").
 DECIMAL_TEXT = r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?"
@@ -61,6 +68,8 @@ class Catalog:
     grants: pd.DataFrame
     assets: pd.DataFrame
     rates: pd.DataFrame  # price book and negotiated rows, with a `level` column
+    changes: pd.DataFrame  # asset changes, in file order
+    credits: pd.DataFrame  # credit grants, in file order
 
 
 class _File:
@@ -117,11 +126,12 @@ class _File:
         )
         return micro.where(raw.notna()).astype("Int64")
 
-    def integers(self, column: str, default: str | None = None) -> pd.Series:
+    def integers(
+        self, column: str, default: str | None = None, signed: bool = False
+    ) -> pd.Series:
         raw = self.text(column, default)
-        self._check(
-            raw.isna() | raw.str.fullmatch("[0-9]+").fillna(False), column, "a whole number"
-        )
+        pattern, expected = ("-?[0-9]+", "an integer") if signed else ("[0-9]+", "a whole number")
+        self._check(raw.isna() | raw.str.fullmatch(pattern).fillna(False), column, expected)
         return pd.to_numeric(raw).astype("Int64")
 
     def decimals(self, column: str, default: str | None = None) -> pd.Series:
@@ -210,7 +220,10 @@ def build_catalog(files: dict[str, pd.DataFrame]) -> Catalog:
          _rates(get["negotiated_rates.csv"], resources, accounts, assets, None)],
         ignore_index=True,
     )  # fmt: skip
-    return Catalog(accounts, resources, token_rates, products, grants, assets, rates)
+    changes = _changes(get["asset_changes.csv"], assets)
+    credits = _credits(get["credit_grants.csv"], accounts, assets, resources, changes)
+    return Catalog(accounts, resources, token_rates, products, grants, assets, rates, changes,
+                   credits)  # fmt: skip
 
 
 def _accounts(f: _File) -> pd.DataFrame:
@@ -266,6 +279,8 @@ def _grants(f: _File, products: pd.DataFrame, resources: pd.DataFrame) -> pd.Dat
         "rollover_cap": f.micro("rollover_cap"), "max_rollovers": f.integers("max_rollovers", "1"),
         "binding": f.text("binding", "asset", ("asset", "account")),
         "priority": f.integers("priority", "100"), "prorate": f.booleans("prorate", "true"),
+        "grant_type": f.text("grant_type", "grant", GRANT_TYPES),
+        "commitment_rate": f.text("commitment_rate", "bounded", COMMITMENT_RATES),
     })  # fmt: skip
     f._check(out["rollover"].ne("capped") | out["rollover_cap"].notna(), "rollover_cap",
              "a cap when rollover is capped")  # fmt: skip
@@ -326,4 +341,40 @@ def _rates(f: _File, resources, accounts, assets, level: str | None) -> pd.DataF
              "a positive package_size for the package model")  # fmt: skip
     f._check(out["effective_to"].isna() | (out["effective_to"] > out["effective_from"]),
              "effective_to", "a date after effective_from")  # fmt: skip
+    return out
+
+
+def _changes(f: _File, assets: pd.DataFrame) -> pd.DataFrame:
+    f.unique("change_id")
+    f.refers("asset_id", assets["asset_id"], "asset_id")
+    out = pd.DataFrame({
+        "change_id": f.text("change_id"), "asset_id": f.text("asset_id"),
+        "effective_date": f.dates("effective_date"), "quantity": f.micro("quantity"),
+        "end_date": f.dates("end_date"),
+    })  # fmt: skip
+    f._check(out["quantity"].notna() | out["end_date"].notna(), "quantity",
+             "a quantity or an end_date (or both)")  # fmt: skip
+    for index, column, expected in change_problems(out, assets):
+        raise f.fail(index, column, expected)
+    return out
+
+
+def _credits(
+    f: _File, accounts: pd.DataFrame, assets: pd.DataFrame, resources: pd.DataFrame,
+    changes: pd.DataFrame,
+) -> pd.DataFrame:  # fmt: skip
+    f.unique("credit_id")
+    f.refers("account_id", accounts["account_id"], "account_id")
+    f.refers("usage_resource_id", resources["usage_resource_id"], "usage_resource_id")
+    f.refers("asset_id", assets["asset_id"], "asset_id")
+    out = pd.DataFrame({
+        "credit_id": f.text("credit_id"), "account_id": f.text("account_id"),
+        "asset_id": f.text("asset_id"), "usage_resource_id": f.text("usage_resource_id"),
+        "quantity": f.micro("quantity"), "effective_date": f.dates("effective_date"),
+        "valid_to": f.dates("valid_to"), "priority": f.integers("priority", "100", signed=True),
+        "reason": f.text("reason"),
+    })  # fmt: skip
+    f._check(out["quantity"].gt(0), "quantity", "a positive quantity")
+    for index, column, expected in credit_problems(out, assets, resources, changes):
+        raise f.fail(index, column, expected)
     return out

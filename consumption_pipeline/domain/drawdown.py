@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from consumption_pipeline.domain.buckets import BUCKET_COLUMNS
+from consumption_pipeline.domain.buckets import BUCKET_COLUMNS, cut_by_contract
 from consumption_pipeline.domain.calendar import add_months, period_bounds
 from consumption_pipeline.domain.catalog import Catalog, among, lookup
 from consumption_pipeline.domain.quantities import from_micro, to_micro
+from consumption_pipeline.domain.rating import lowest_commitment_rates
 
 NEVER = np.iinfo("int64").max
 LEDGER_COLUMNS = [
@@ -44,8 +45,10 @@ def draw_down(
     """Walk the period day by day.
 
     `buckets` are the period's grant buckets (stage 2); `carried` are the buckets still open at
-    the end of the previous period with their `closing` balance (empty with no history)."""
+    the end of the previous period with their `closing` balance (empty with no history); they
+    end by their asset's end as the contract now stands."""
     start, end = period_bounds(period)
+    carried = cut_by_contract(carried, catalog)
     drawing, state, order = _in_draw_order(rated, _initial_state(buckets, carried, start), catalog)
     book = _Book(state, start, rated["summary_id"].array.take(order))
     by_day = dict(list(drawing.groupby("window_date")))
@@ -60,10 +63,17 @@ def draw_down(
     seq = np.empty(len(order), "int64")
     seq[order] = np.arange(len(order))
     debited_micro = book.debited[seq]
+    committed = book.committed[seq]
     usage = rated.assign(  # the rated columns are shared, not copied
         debited=from_micro(debited_micro),
         overage=from_micro(to_micro(rated["drawdown_quantity"]) - debited_micro),
+        commitment_bucket_id=book.state["bucket_id"].array.take(committed, allow_fill=True),
     )
+    if (committed >= 0).any():
+        policy = book.state["commitment_rate"].array.take(committed, allow_fill=True)
+        asset = book.state["asset_id"].array.take(committed, allow_fill=True)
+        usage = lowest_commitment_rates(usage, pd.Series(asset, index=usage.index).where(
+            pd.Series(policy, index=usage.index).eq("lowest")), catalog)  # fmt: skip
     return Drawdown(usage, book.ledger(period), book.balances(end), book.rollover_buckets())
 
 
@@ -94,6 +104,8 @@ def _typed(buckets: pd.DataFrame) -> pd.DataFrame:
         out[column] = pd.to_datetime(out[column]).astype("datetime64[s]")
     for column in ["priority", "rollover_generation", "max_rollovers"]:
         out[column] = out[column].astype("int64")
+    # Buckets of a warehouse written before commitments existed: plain grants.
+    out["grant_type"] = out["grant_type"].astype("str").fillna("grant")
     for column in ["granted", "rollover_cap", "closing"]:
         if column in out:
             out[column] = out[column].astype("float64")
@@ -185,6 +197,8 @@ class _Book:
         self.entries: list[pd.DataFrame] = []
         self.summary_ids = summary_ids  # by draw order
         self.debited = np.zeros(len(summary_ids), "int64")  # micro-units per summary
+        # The state row of the first commitment bucket eligible for each summary, -1 if none.
+        self.committed = np.full(len(summary_ids), -1, "int64")
 
     def _log(self, rows, day, entry_type: str, quantity, opening, closing, summary=-1,
              related=-1) -> None:  # fmt: skip
@@ -267,6 +281,11 @@ class _Book:
         m = self._candidates(day_summaries)
         if m is None:
             return
+        first = np.unique(m["seq"][m["commit"]], return_index=True)[1]
+        self.committed[m["seq"][m["commit"]][first]] = m["pos"][m["commit"]][first]
+        m = {k: v[m["live"]] for k, v in m.items()}
+        if not len(m["pos"]):
+            return
         st = self.state
         balance, pos = st["balance"].to_numpy(copy=True), m["pos"]
         need, ranks, summary = m["need"], m["rank"], m["seq"]
@@ -287,10 +306,14 @@ class _Book:
 
     def _candidates(self, day_summaries: pd.DataFrame) -> dict[str, np.ndarray] | None:
         """Every (summary, eligible open bucket) pair of the day, in draw order: by rank, then
-        per summary by priority, the drawdown order, rollover before fresh, bucket id."""
+        per summary by priority, commitment buckets first, the drawdown order, rollover before
+        fresh, bucket id. Buckets with a balance are `live`; empty commitment buckets are paired
+        too, since being eligible at all decides a summary's commitment rate."""
         st = self.state
         wanted = day_summaries[day_summaries["need"].to_numpy() > 0]
-        live = np.flatnonzero(st["is_open"].to_numpy(bool) & (st["balance"].to_numpy() > 0))
+        commit = st["grant_type"].eq("commit").to_numpy()
+        live = np.flatnonzero(st["is_open"].to_numpy(bool) & ((st["balance"].to_numpy() > 0)
+                                                              | commit))  # fmt: skip
         if not len(live) or not len(wanted):
             return None
         # Join on the pool: each summary meets the live buckets of its pool, found by bisection.
@@ -315,11 +338,13 @@ class _Book:
                               [ends, starts], -starts)  # fmt: skip
         fresh = st["rollover_generation"].to_numpy()[pos] == 0
         rank, seq = wanted["rank"].to_numpy()[row], wanted["seq"].to_numpy()[row]
-        keys = (st["bucket_seq"].to_numpy()[pos], fresh, order_key,
+        keys = (st["bucket_seq"].to_numpy()[pos], fresh, order_key, ~commit[pos],
                 st["priority"].to_numpy()[pos], seq, rank)  # fmt: skip
         order = np.lexsort(keys)
-        return {"pos": pos[order], "need": wanted["need"].to_numpy()[row][order],
-                "rank": rank[order], "seq": seq[order]}  # fmt: skip
+        pos = pos[order]
+        return {"pos": pos, "need": wanted["need"].to_numpy()[row][order], "rank": rank[order],
+                "seq": seq[order], "commit": commit[pos],
+                "live": st["balance"].to_numpy()[pos] > 0}  # fmt: skip
 
     def next_change(self, day: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
         """The first day after `day` on which a bucket opens or ends, else `end`."""

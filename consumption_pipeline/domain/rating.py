@@ -369,3 +369,34 @@ def _finish(s: pd.DataFrame, ids: _Ids) -> pd.DataFrame:
         "rate_effective_from": s["rate_effective_from"].to_numpy(),
         "overage_chargeable": s["overage_chargeable"].to_numpy(dtype=bool),
     })  # fmt: skip
+
+
+def lowest_commitment_rates(
+    usage: pd.DataFrame, commitment_asset: pd.Series, catalog: Catalog
+) -> pd.DataFrame:
+    """Summaries whose deciding commitment has the `lowest` rate policy (`commitment_asset` set:
+    the commitment's asset) are priced at that asset's own negotiated rate in effect on the
+    window's date, at level `commitment`; without such a rate, as resolved before."""
+    wanted = usage.loc[commitment_asset.notna(), ["drawdown_resource_id", "currency",
+                                                  "window_date"]]  # fmt: skip
+    rates = catalog.rates[catalog.rates["level"].eq("asset")].drop_duplicates(
+        ["asset_id", "usage_resource_id", "currency", "effective_from"]
+    )
+    pairs = wanted.assign(asset_id=commitment_asset[wanted.index]).reset_index(names="row").merge(
+        rates[["asset_id", "usage_resource_id", "currency", "effective_from", "effective_to"]],
+        left_on=["asset_id", "drawdown_resource_id", "currency"],
+        right_on=["asset_id", "usage_resource_id", "currency"],
+    )  # fmt: skip
+    date = pd.to_datetime(pairs["window_date"])
+    live = (pairs["effective_from"] <= date) & (
+        pairs["effective_to"].isna() | (date < pairs["effective_to"])
+    )
+    best = pairs[live].sort_values(["row", "effective_from"]).drop_duplicates("row", keep="last")
+    if best.empty:
+        return usage
+    out = usage.copy()
+    rows = best["row"].to_numpy()
+    out.loc[rows, "rate_source"] = "commitment"
+    out.loc[rows, "rate_asset_id"] = best["asset_id"].to_numpy()
+    out.loc[rows, "rate_effective_from"] = best["effective_from"].to_numpy()
+    return out

@@ -142,7 +142,8 @@ def _price_part(part: dict, rates: dict) -> tuple[str | None, Decimal]:
                 f"{quantity:f} cannot be billed (price_book.csv / negotiated_rates.csv)"
             )
         return None, zero
-    level = part["rate_source"]
+    # A commitment rate is its asset's own (asset-level) rows, priced as a part of its own.
+    level = "asset" if part["rate_source"] == "commitment" else part["rate_source"]
     owner = "" if level == "price_book" else part["account_id"]
     asset = part["rate_asset_id"] if level == "asset" else ""
     key = (level, owner, asset, part["drawdown_resource_id"], currency, part["rate_effective_from"])

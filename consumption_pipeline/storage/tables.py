@@ -56,6 +56,10 @@ entitlement_buckets = _table(
     ("rollover_generation", INT), ("parent_bucket_id", TEXT), ("rollover", TEXT),
     ("rollover_cap", QUANTITY), ("max_rollovers", INT), ("rollover_months", INT),
     ("asset_end_date", DATE),
+    # Contracts that change: a commitment's grant type and rate policy, the asset changes behind
+    # the bucket (space-separated), the credit grant it is and that credit's reason.
+    ("grant_type", TEXT), ("commitment_rate", TEXT), ("change_id", TEXT), ("credit_id", TEXT),
+    ("reason", TEXT),
 )  # fmt: skip
 
 rated_usage = _table(
@@ -73,6 +77,8 @@ usage_summaries = _table(
     "usage_summaries",
     *[(c.name, c.type) for c in rated_usage.columns],
     ("debited", QUANTITY), ("overage", QUANTITY),
+    # The first commitment bucket eligible for the summary: its grant's policy chose the rate.
+    ("commitment_bucket_id", TEXT),
 )  # fmt: skip
 
 entitlement_ledger = _table(

@@ -467,6 +467,7 @@ def _create_tables(engine: sa.Engine) -> None:
         _lock_schema(conn)
         metadata.create_all(conn)
         locks.lock_metadata.create_all(conn)
+        _add_columns(conn)
         _create_keys(conn, metadata.tables)
         # Deletes and reads select by period. Periods are written in bulk, so their rows sit
         # together: a BRIN index finds them at almost no cost per COPY (a B-tree costs ~2 s per
@@ -478,8 +479,27 @@ def _create_tables(engine: sa.Engine) -> None:
             )
 
 
+def _missing_columns(conn: sa.Connection) -> list[tuple[str, sa.Column]]:
+    """The columns an older warehouse's tables lack (a later version added them)."""
+    inspector, missing = sa.inspect(conn), []
+    for name, table in metadata.tables.items():
+        if inspector.has_table(name):
+            present = {c["name"] for c in inspector.get_columns(name)}
+            missing += [(name, c) for c in table.columns if c.name not in present]
+    return missing
+
+
+def _add_columns(conn: sa.Connection) -> None:
+    """An older warehouse gains the newer columns on opening, empty (NULL) in its old rows."""
+    for name, column in _missing_columns(conn):
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind}")
+
+
 def _schema_complete(conn: sa.Connection) -> bool:
     present = set(sa.inspect(conn).get_table_names())
+    if _missing_columns(conn):
+        return False
     indexes = set(_index_names(conn))
     wanted = {_index(name) for name in metadata.tables} | {
         _key(name) for name in metadata.tables if name in KEYS

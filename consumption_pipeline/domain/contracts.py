@@ -1,0 +1,130 @@
+"""Contracts that change: the timeline of each asset's changes (`asset_changes.csv`) and the
+rules its rows and the credit grants (`credit_grants.csv`) must keep.
+
+An asset's changes apply in `effective_date` order: from a change's date on, its `quantity` (if
+set) is the asset's quantity and its `end_date` (if set) the asset's end. A bucket is granted on
+what is in force on its first day; every bucket of an asset ends by the asset's final end.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+Problem = tuple[object, str, str]  # (row label, column, what was expected)
+
+
+def change_problems(changes: pd.DataFrame, assets: pd.DataFrame) -> list[Problem]:
+    """The changes that break their asset's timeline, in file order: two on one date, a date
+    outside the asset, an end before the change's date or later than the asset's end then (an
+    extension is a renewal: a new asset row). Rows with an unknown asset or date are skipped."""
+    bounds = assets.set_index("asset_id")[["start_date", "end_date"]]
+    known = changes[changes["asset_id"].isin(bounds.index) & changes["effective_date"].notna()]
+    found: list[Problem] = []
+    ordered = known.sort_values(["asset_id", "effective_date"], kind="stable")
+    for asset, rows in ordered.groupby("asset_id", sort=False):
+        start, end = bounds.loc[asset, "start_date"], bounds.loc[asset, "end_date"]
+        last = None
+        for r in rows.itertuples():
+            problem = _change_problem(r, asset, start, end, last)
+            if problem:
+                found.append((r.Index, *problem))
+                continue
+            last = r.effective_date
+            if pd.notna(r.end_date):
+                end = r.end_date
+    position = {label: i for i, label in enumerate(changes.index)}
+    return sorted(found, key=lambda p: position[p[0]])
+
+
+def _change_problem(r, asset: str, start, end, last) -> tuple[str, str] | None:
+    day = f"{r.effective_date:%Y-%m-%d}"
+    if last is not None and r.effective_date == last:
+        return "effective_date", f"one change of asset {asset} per date ({day} has one already)"
+    ends = "no end" if pd.isna(end) else f"before its end {end:%Y-%m-%d}"
+    if r.effective_date < start or (pd.notna(end) and r.effective_date >= end):
+        return "effective_date", f"a date within asset {asset} (from {start:%Y-%m-%d}, {ends})"
+    if pd.notna(r.end_date) and r.end_date < r.effective_date:
+        return "end_date", "a date not before effective_date"
+    if pd.notna(r.end_date) and pd.notna(end) and r.end_date > end:
+        return "end_date", (f"an end not later than the asset's end then ({end:%Y-%m-%d}): an "
+                            "extension is a new asset row")  # fmt: skip
+    return None
+
+
+def credit_problems(
+    credits: pd.DataFrame, assets: pd.DataFrame, resources: pd.DataFrame, changes: pd.DataFrame
+) -> list[Problem]:
+    """The credits that cannot be granted, in file order: an asset of another account, a
+    resource converted into a token, a `valid_to` not after `effective_date`, and (where the page
+    is silent) an asset-bound credit that could never open: dated on or after its asset's end,
+    or ending by its start. Rows with an unknown id or date are skipped."""
+    owner = assets.set_index("asset_id")["account_id"]
+    start = assets.set_index("asset_id")["start_date"]
+    end = asset_ends(assets, changes)["end_date"]
+    token = resources.set_index("usage_resource_id")["token_resource_id"]
+    found: list[Problem] = []
+    for r in credits.itertuples():
+        bound = pd.notna(r.asset_id) and r.asset_id in owner.index
+        if bound and owner[r.asset_id] != r.account_id:
+            found.append((r.Index, "asset_id", "an asset of the row's account"))
+        elif r.usage_resource_id in token.index and pd.notna(token[r.usage_resource_id]):
+            found.append((r.Index, "usage_resource_id",
+                          "a resource drawn from itself, not converted into a token"))  # fmt: skip
+        elif pd.notna(r.valid_to) and pd.notna(r.effective_date) and r.valid_to <= r.effective_date:
+            found.append((r.Index, "valid_to", "a date after effective_date"))
+        elif bound and pd.notna(end[r.asset_id]) and r.effective_date >= end[r.asset_id]:
+            found.append((r.Index, "effective_date",
+                          f"a date before the end of asset {r.asset_id} "
+                          f"({end[r.asset_id]:%Y-%m-%d})"))  # fmt: skip
+        elif bound and pd.notna(r.valid_to) and r.valid_to <= start[r.asset_id]:
+            found.append((r.Index, "valid_to",
+                          f"a date after the start of asset {r.asset_id} "
+                          f"({start[r.asset_id]:%Y-%m-%d})"))  # fmt: skip
+    return found
+
+
+def _states(assets: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """One row per asset and date from which its quantity or end changes: what is in force from
+    then on, and the change behind it (none for the asset's own row)."""
+    base = pd.DataFrame({
+        "asset_id": assets["asset_id"], "from": assets["start_date"],
+        "quantity": assets["quantity"], "end_date": assets["end_date"], "change_id": None,
+        "order": 0,
+    })  # fmt: skip
+    rows = pd.DataFrame({
+        "asset_id": changes["asset_id"], "from": changes["effective_date"],
+        "quantity": changes["quantity"], "end_date": changes["end_date"],
+        "change_id": changes["change_id"], "order": 1,
+    })  # fmt: skip
+    states = pd.concat([base, rows], ignore_index=True)
+    states = states.sort_values(["asset_id", "from", "order"], ignore_index=True)
+    filled = states.groupby("asset_id")[["quantity", "end_date"]].ffill()
+    states["quantity"], states["end_date"] = filled["quantity"], filled["end_date"]
+    return states.drop_duplicates(["asset_id", "from"], keep="last").drop(columns="order")
+
+
+def in_force(
+    assets: pd.DataFrame, changes: pd.DataFrame, asset_ids: pd.Series, days: pd.Series
+) -> pd.DataFrame:
+    """The quantity (micro-units), end and latest change in force for each (asset, day), aligned
+    with `asset_ids`; a day before its asset's start gets the asset's own row."""
+    asks = pd.DataFrame({"asset_id": asset_ids.astype("str").to_numpy(), "on": days.to_numpy(),
+                         "row": range(len(asset_ids))})  # fmt: skip
+    states = _states(assets, changes).astype({"from": "datetime64[s]", "asset_id": "str"})
+    asks["asset_id"] = asks["asset_id"].astype("str")
+    found = pd.merge_asof(
+        asks.astype({"on": "datetime64[s]"}).sort_values("on"), states.sort_values("from"),
+        left_on="on", right_on="from", by="asset_id", direction="backward",
+    ).sort_values("row")  # fmt: skip
+    out = found[["quantity", "end_date", "change_id"]].set_axis(asset_ids.index)
+    return out.astype({"quantity": "object", "end_date": "datetime64[s]"})
+
+
+def asset_ends(assets: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """Each asset's final end (NaT: never) and the cancellation that set it, by asset id."""
+    states = _states(assets, changes)
+    last = states.drop_duplicates("asset_id", keep="last").set_index("asset_id")
+    cancelled = changes[changes["end_date"].notna()].sort_values("effective_date")
+    by = cancelled.drop_duplicates("asset_id", keep="last").set_index("asset_id")["change_id"]
+    return pd.DataFrame({"end_date": last["end_date"].astype("datetime64[s]"),
+                         "change_id": by.reindex(last.index)})  # fmt: skip
