@@ -158,7 +158,7 @@ def _overage(state: PeriodState, open_now: pd.DataFrame, catalog: Catalog, perio
     days = pd.date_range(as_of, end - pd.Timedelta(days=1), freq="D")
     projected = _projected_windows(demand, days, in_period, catalog, start, as_of, end)
     if len(projected):
-        fresh = state.buckets[state.buckets["origin"].eq("grant")
+        fresh = state.buckets[state.buckets["origin"].ne("rollover")
                               & (state.buckets["valid_from"] >= as_of)]  # fmt: skip
         carried = open_now[[*BUCKET_COLUMNS, "balance"]].rename(columns={"balance": "closing"})
         projected = draw_down(

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from consumption_pipeline.audit import store
 
-# Which step wrote the rows of a table (entitlement_buckets: by their origin).
+# Which step wrote the rows of a table (entitlement_buckets: stage 2 wrote every origin but
+# rollover, the drawdown the rollover buckets).
 WRITERS = {
     "usage_events": "ingest", "quarantined_events": "ingest", "rated_usage": "rated_usage",
     "usage_summaries": "drawdown", "entitlement_ledger": "drawdown", "bucket_balances": "drawdown",

@@ -177,7 +177,7 @@ def _stamper(stage_runs: pd.DataFrame):
 
 
 def _stamp_buckets(buckets: pd.DataFrame, stamp) -> pd.DataFrame:
-    grant = stamp(buckets[buckets["origin"].eq("grant")], runs.BUCKET_WRITERS["grant"],
+    grant = stamp(buckets[buckets["origin"].ne("rollover")], runs.BUCKET_WRITERS["grant"],
                   "entitlement_buckets")  # fmt: skip
     rollover = stamp(buckets[buckets["origin"].eq("rollover")], runs.BUCKET_WRITERS["rollover"],
                      "entitlement_buckets")  # fmt: skip

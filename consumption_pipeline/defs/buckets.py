@@ -14,13 +14,14 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     def entitlement_buckets(
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Grant buckets valid in the period (rollover buckets are added by the drawdown)."""
+        """Buckets of grants, commitments, amendments and credits valid in the period (rollover
+        buckets, generation 1 and up, are added by the drawdown)."""
         buckets = create_buckets(source.catalog(), pd.Timestamp(context.partition_key))
         with warehouse.holding(context) as store:
             store.replace_period(
                 context.partition_key,
                 {"entitlement_buckets": buckets},
-                where={"entitlement_buckets": {"origin": "grant"}},
+                where={"entitlement_buckets": {"rollover_generation": 0}},
             )
             record_lineage(context, source, store, {"entitlement_buckets": buckets})
         return dg.MaterializeResult(metadata=table_metadata(buckets))

@@ -41,7 +41,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         with warehouse.holding(context) as store:
             rated = store.read_period("rated_usage", context.partition_key)
             buckets = store.read_period(
-                "entitlement_buckets", context.partition_key, where={"origin": "grant"}
+                "entitlement_buckets", context.partition_key, where={"rollover_generation": 0}
             )
             carried = carried_buckets(store, period)
             result = draw_down(rated, buckets, carried, source.catalog(), period)

@@ -25,14 +25,17 @@ import numpy as np
 import pandas as pd
 
 from consumption_pipeline.domain.catalog import (
+    COMMITMENT_RATES,
     DECIMAL_TEXT,
     DRAWDOWN_ORDERS,
     OPTIONAL_FILES,
+    GRANT_TYPES,
     PRICING_MODELS,
     RENEWAL_MONTHS,
     REQUIRED,
     CatalogError,
 )
+from consumption_pipeline.domain.contracts import change_problems, credit_problems
 from consumption_pipeline.domain.money import MINOR_UNITS
 from consumption_pipeline.quality.expectations import (
     Failure,
@@ -113,6 +116,8 @@ CONTRACT: dict[str, list[Column]] = {
         Column("rollover_cap", "quantity"), Column("max_rollovers", "whole"),
         Column("binding", "enum", allowed=("asset", "account")), Column("priority", "whole"),
         Column("prorate", "enum", allowed=BOOL),
+        Column("grant_type", "enum", allowed=GRANT_TYPES),
+        Column("commitment_rate", "enum", allowed=COMMITMENT_RATES),
     ],
     "assets.csv": [
         Column("asset_id", required=True, unique=True),
@@ -127,11 +132,28 @@ CONTRACT: dict[str, list[Column]] = {
         Column("account_id", required=True, refers=("accounts.csv", "account_id")),
         Column("asset_id", refers=("assets.csv", "asset_id")), *RATE,
     ],
+    "asset_changes.csv": [
+        Column("change_id", required=True, unique=True),
+        Column("asset_id", required=True, refers=("assets.csv", "asset_id")),
+        Column("effective_date", "date", required=True), Column("quantity", "quantity"),
+        Column("end_date", "date"),
+    ],
+    "credit_grants.csv": [
+        Column("credit_id", required=True, unique=True),
+        Column("account_id", required=True, refers=("accounts.csv", "account_id")),
+        Column("asset_id", refers=("assets.csv", "asset_id")),
+        Column("usage_resource_id", required=True,
+               refers=("usage_resources.csv", "usage_resource_id")),
+        Column("quantity", "quantity", required=True),
+        Column("effective_date", "date", required=True), Column("valid_to", "date"),
+        Column("priority", "integer"), Column("reason"),
+    ],
 }  # fmt: skip
 # Expected-value wording, shared with the catalog builder's errors.
 EXPECTED = {
     "date": "a date YYYY-MM-DD", "quantity": "a non-negative number with at most 6 decimals",
-    "whole": "a whole number", "decimal": "a non-negative decimal number",
+    "whole": "a whole number", "integer": "an integer",
+    "decimal": "a non-negative decimal number",
     "currency": "an ISO 4217 code like USD",
 }  # fmt: skip
 # Files that bill nothing when empty: a header without rows is a broken export.
@@ -200,7 +222,7 @@ def _failing(name: str, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
     suite = _suite(name, frame, cells)
     failures = validate(frame.assign(**suite.columns), suite.items, suite=name)
     located = _from_failures(name, frame, failures)
-    rules = [_rule(name, frame) for _rule in ROW_RULES.get(name, [])]
+    rules = [_rule(name, frame, cells) for _rule in ROW_RULES.get(name, [])]
     failing = pd.concat([located, *rules], ignore_index=True)
     # One problem per cell: the first one found (the suite's order, then the row rules).
     failing = failing.drop_duplicates(["row", "column"])
@@ -267,6 +289,8 @@ def _typed(s: _Suite, c: Column) -> None:
                   regex=MORE_THAN_6_DECIMALS)  # fmt: skip
     elif c.kind == "whole":
         s.add("ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^[0-9]+$")
+    elif c.kind == "integer":
+        s.add("ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^-?[0-9]+$")
     elif c.kind == "currency":
         s.add("ExpectColumnValuesToBeInSet", c.name, expected, column=c.name,
               value_set=sorted(MINOR_UNITS))  # fmt: skip
@@ -312,6 +336,9 @@ def _across_columns(s: _Suite, name: str, frame: pd.DataFrame, cells: dict) -> N
         else:
             s.add("ExpectColumnValuesToNotBeInSet", "package_size", expected,
                   column="pricing_model", value_set=["package"])  # fmt: skip
+    if name == "credit_grants.csv" and has("quantity"):
+        s.add("ExpectColumnValuesToNotMatchRegex", "quantity", "a positive quantity",
+              column="quantity", regex=r"^\+?[0.]*([eE].*)?$")  # fmt: skip
     if name == "negotiated_rates.csv" and has("asset_id") and has("account_id"):
         assets = cells.get("assets.csv", pd.DataFrame())
         owners = assets.reindex(columns=["asset_id", "account_id"]).dropna()
@@ -394,7 +421,7 @@ def _rates(name: str, frame: pd.DataFrame) -> pd.DataFrame | None:
     return rates[readable]
 
 
-def _overlapping_rates(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+def _overlapping_rates(name: str, frame: pd.DataFrame, _cells: dict) -> pd.DataFrame:
     """A rate in effect on a day when an earlier rate of the same key still is."""
     rates = _rates(name, frame)
     if rates is None or rates.empty:
@@ -415,7 +442,7 @@ def _overlapping_rates(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return _located(name, rows)
 
 
-def _tiers(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+def _tiers(name: str, frame: pd.DataFrame, _cells: dict) -> pd.DataFrame:
     """Tiers from 0, strictly increasing down the file; one rate, one model, size and end."""
     rates = _rates(name, frame)
     if rates is None or rates.empty or "pricing_model" not in frame:
@@ -468,9 +495,74 @@ def _decimal(text) -> Decimal | None:
     return Decimal(text) if re.fullmatch(DECIMAL_TEXT, text) else None
 
 
-RowRule = Callable[[str, pd.DataFrame], pd.DataFrame]
+def _typed_cells(frame: pd.DataFrame, dates: tuple[str, ...], quantities: tuple[str, ...] = ()
+                 ) -> pd.DataFrame:  # fmt: skip
+    """The readable cells of a file as the builder types them (unreadable ones missing: the suite
+    reports those), for the rules that follow a timeline."""
+    out = frame.copy()
+    for column in dates:
+        values = frame.get(column, pd.Series(None, index=frame.index, dtype="object"))
+        out[column] = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
+    for column in quantities:
+        values = frame.get(column, pd.Series(None, index=frame.index, dtype="object"))
+        out[column] = pd.to_numeric(values, errors="coerce")
+    return out
+
+
+def _assets(cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    assets = cells.get("assets.csv", pd.DataFrame()).reindex(
+        columns=["asset_id", "account_id", "quantity", "start_date", "end_date"]
+    )
+    assets = _typed_cells(assets, ("start_date", "end_date"), ("quantity",))
+    return assets[assets["start_date"].notna()].drop_duplicates("asset_id")
+
+
+def _changes(frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return _typed_cells(frame.reindex(columns=[*frame.columns, "quantity", "end_date"]).loc[
+        :, lambda f: ~f.columns.duplicated()], ("effective_date", "end_date"), ("quantity",))
+
+
+def _timeline(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Changes that break their asset's timeline (the builder's own rule, every row)."""
+    if not {"asset_id", "effective_date", "change_id"} <= set(frame.columns):
+        return problems(LOCATION)
+    changes = _changes(frame, cells)
+    neither = changes.index[changes["quantity"].isna() & changes["end_date"].isna()
+                            & frame.reindex(columns=["quantity", "end_date"]).isna().all(axis=1)]
+    found = [(i, "quantity", "a quantity or an end_date (or both)") for i in neither]
+    found += change_problems(changes.drop(index=neither), _assets(cells))
+    return _located(name, [(i, c, e, _got(frame, i, c)) for i, c, e in found])
+
+
+def _credit_rules(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Credits on another account's asset, of a converted resource, or never open."""
+    needed = {"credit_id", "account_id", "usage_resource_id", "effective_date"}
+    if not needed <= set(frame.columns):
+        return problems(LOCATION)
+    credits = _typed_cells(frame.reindex(columns=[*frame.columns, "asset_id", "valid_to"]).loc[
+        :, lambda f: ~f.columns.duplicated()], ("effective_date", "valid_to"))  # fmt: skip
+    resources = cells.get("usage_resources.csv", pd.DataFrame()).reindex(
+        columns=["usage_resource_id", "token_resource_id"]).drop_duplicates("usage_resource_id")
+    changes = cells.get("asset_changes.csv", pd.DataFrame(columns=REQUIRED["asset_changes.csv"]))
+    changes = _changes(changes, cells)
+    assets = _assets(cells)
+    changes = changes[changes["asset_id"].isin(assets["asset_id"])]
+    bad = pd.DataFrame(change_problems(changes, assets), columns=["row", "column", "expected"])
+    changes = changes.drop(index=bad["row"])  # the changes' own check reports those
+    found = credit_problems(credits, assets, resources, changes)
+    return _located(name, [(i, c, e, _got(frame, i, c)) for i, c, e in found])
+
+
+def _got(frame: pd.DataFrame, row, column: str) -> str:
+    value = frame.at[row, column] if column in frame else None
+    return "" if value is None or pd.isna(value) else value
+
+
+RowRule = Callable[[str, pd.DataFrame, dict], pd.DataFrame]
 ROW_RULES: dict[str, list[RowRule]] = {
     "token_rates.csv": [_overlapping_rates],
     "price_book.csv": [_overlapping_rates, _tiers],
     "negotiated_rates.csv": [_overlapping_rates, _tiers],
+    "asset_changes.csv": [_timeline],
+    "credit_grants.csv": [_credit_rules],
 }

@@ -184,6 +184,17 @@ def price(resource, currency, model, lower, unit, start, end="", size="") -> lis
     return [resource, currency, model, lower, unit, size, "", start, end]
 
 
+
+def changes(*rows: str) -> Callable[[Path], None]:
+    text = "change_id,asset_id,effective_date,quantity,end_date\n" + "".join(r + "\n" for r in rows)
+    return catalog_text("asset_changes.csv", text.encode())
+
+
+def credits(*rows: str) -> Callable[[Path], None]:
+    header = "credit_id,account_id,asset_id,usage_resource_id,quantity,effective_date,valid_to,priority,reason\n"
+    return catalog_text("credit_grants.csv", (header + "".join(r + "\n" for r in rows)).encode())
+
+
 CASES = [
     # CSV rows that cannot be read as a row: the other rows of the same file are billed.
     Case("csv-too-many-fields", extra_csv(event() + ["surplus"]),
@@ -513,7 +524,66 @@ CASES = [
                  "a single row for a per_unit rate, got '500'"])),
     Case("header-only-accounts", catalog_text("accounts.csv", b"account_id,account_name,currency\n"),
          Blocked("accounts.csv", ["accounts.csv: expected at least one row"])),
+    # Contracts that change: asset changes, credit grants, commitments.
+    *[Case(name, changes(*rows), Raises(CatalogError, f"asset_changes.csv: row {len(rows)} (line "
+                                        f"{len(rows) + 1}), column {message}"))
+      for name, rows, message in [
+          ("change-without-quantity-or-end", ["c1,A1,2026-10-11,,"],
+           "'quantity': expected a quantity or an end_date (or both), got ''"),
+          ("change-id-repeated", ["c1,A1,2026-10-11,2,", "c1,A1,2026-10-12,3,"],
+           "'change_id': expected a unique change_id, got 'c1'"),
+          ("change-of-an-unknown-asset", ["c1,Z9,2026-10-11,2,"],
+           "'asset_id': expected a known asset_id, got 'Z9'"),
+          ("two-changes-of-one-asset-on-one-date", ["c1,A1,2026-10-11,2,", "c2,A1,2026-10-11,3,"],
+           "'effective_date': expected one change of asset A1 per date (2026-10-11 has one "
+           "already), got '2026-10-11'"),
+          ("change-to-a-negative-quantity", ["c1,A1,2026-10-11,-2,"],
+           "'quantity': expected a non-negative number with at most 6 decimals, got '-2'"),
+          ("change-ending-before-its-date", ["c1,A1,2026-10-11,,2026-10-10"],
+           "'end_date': expected a date not before effective_date, got '2026-10-10'"),
+          ("change-extending-the-asset", ["c1,A1,2026-10-05,,2026-10-20", "c2,A1,2026-10-10,,2026-10-25"],
+           "'end_date': expected an end not later than the asset's end then (2026-10-20): an "
+           "extension is a new asset row, got '2026-10-25'"),
+          ("change-before-the-asset-starts", ["c1,A1,2026-08-31,2,"],
+           "'effective_date': expected a date within asset A1 (from 2026-09-01, no end), got "
+           "'2026-08-31'"),
+          ("change-after-the-asset-ended", ["c1,A1,2026-10-05,,2026-10-20", "c2,A1,2026-10-20,2,"],
+           "'effective_date': expected a date within asset A1 (from 2026-09-01, before its end "
+           "2026-10-20), got '2026-10-20'"),
+      ]],
+    *[Case(name, credits(*rows), Raises(CatalogError, f"credit_grants.csv: row {len(rows)} (line "
+                                        f"{len(rows) + 1}), column {message}"))
+      for name, rows, message in [
+          ("credit-id-repeated", ["k1,ACME,,credits,5,2026-10-02,,,", "k1,ACME,,credits,5,2026-10-03,,,"],
+           "'credit_id': expected a unique credit_id, got 'k1'"),
+          ("credit-of-zero", ["k1,ACME,,credits,0,2026-10-02,,,"],
+           "'quantity': expected a positive quantity, got '0'"),
+          ("credit-with-seven-decimals", ["k1,ACME,,credits,1.0000001,2026-10-02,,,"],
+           "'quantity': expected a non-negative number with at most 6 decimals, got '1.0000001'"),
+          ("credit-for-an-unknown-account", ["k1,NOBODY,,credits,5,2026-10-02,,,"],
+           "'account_id': expected a known account_id, got 'NOBODY'"),
+          ("credit-for-an-unknown-asset", ["k1,ACME,Z9,credits,5,2026-10-02,,,"],
+           "'asset_id': expected a known asset_id, got 'Z9'"),
+          ("credit-of-an-unknown-resource", ["k1,ACME,,gpu,5,2026-10-02,,,"],
+           "'usage_resource_id': expected a known usage_resource_id, got 'gpu'"),
+          ("credit-on-an-asset-of-another-account", ["k1,BETA,A1,credits,5,2026-10-02,,,"],
+           "'asset_id': expected an asset of the row's account, got 'A1'"),
+          ("credit-of-a-converted-resource", ["k1,ACME,,compute_hours,5,2026-10-02,,,"],
+           "'usage_resource_id': expected a resource drawn from itself, not converted into a "
+           "token, got 'compute_hours'"),
+          ("credit-priority-not-an-integer", ["k1,ACME,,credits,5,2026-10-02,,1.5,"],
+           "'priority': expected an integer, got '1.5'"),
+          ("credit-ending-on-its-first-day", ["k1,ACME,,credits,5,2026-10-02,2026-10-02,,"],
+           "'valid_to': expected a date after effective_date, got '2026-10-02'"),
+      ]],
+    *[Case(f"grant-{column.replace('_', '-')}-unknown", catalog_text("product_grants.csv", (
+        f"grant_id,product_id,usage_resource_id,quantity,renewal,binding,{column}\n"
+        f"PRO_CREDITS,PRO,credits,1000,monthly,account,sometimes\n").encode()),
+           Raises(CatalogError, f"product_grants.csv: row 1 (line 2), column '{column}': expected "
+                  f"one of {allowed}, got 'sometimes'"))
+      for column, allowed in [("grant_type", "grant|commit"), ("commitment_rate", "bounded|lowest")]],
 ]  # fmt: skip
+
 
 
 def test_the_corpus_has_at_least_fifty_cases_with_distinct_names():
