@@ -395,7 +395,7 @@ def test_sample_bad_rows_are_exactly_the_documented_ones():
     bad, good = classify_sample_rows()
     assert bad == SAMPLE_BAD
     assert [i for i, n in good.items() if n > 1] == ["gw-90001"]  # the exact duplicate
-    assert len(good) == 266
+    assert len(good) == 273
     readme = (SAMPLE / "README.md").read_text()
     for event_id in [*SAMPLE_BAD, "gw-90001"]:
         assert f"| {event_id} |" in readme
@@ -408,8 +408,8 @@ def test_sample_usage_falls_in_its_three_periods():
         for e in read_events(SAMPLE)
         if e["event_id"] not in bad
     )
-    # 79 + 102 + 85 distinct good events, the duplicate counted in both of its files.
-    assert months == {"2026-09": 79, "2026-10": 103, "2026-11": 85}
+    # 80 + 105 + 88 distinct good events, the duplicate counted in both of its files.
+    assert months == {"2026-09": 80, "2026-10": 106, "2026-11": 88}
 
 
 def test_sample_parquet_is_reproduced_by_the_readme_script(tmp_path):

@@ -254,7 +254,8 @@ def _catalog_models(rows: pd.DataFrame, catalog: Catalog) -> list[object]:
     rates = catalog.rates
     models = []
     for row in rows.itertuples(index=False):
-        match = (rates["level"].eq(row.rate_source) & rates["usage_resource_id"].eq(
+        level = "asset" if row.rate_source == "commitment" else row.rate_source  # its asset's
+        match = (rates["level"].eq(level) & rates["usage_resource_id"].eq(
             row.drawdown_resource_id) & rates["currency"].eq(row.currency)
             & rates["effective_from"].eq(row.rate_effective_from))  # fmt: skip
         found = rates.loc[match.fillna(False).astype(bool), "pricing_model"]

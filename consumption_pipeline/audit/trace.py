@@ -194,13 +194,14 @@ def _rate_rows(ratable: pd.DataFrame, catalog: Catalog | None) -> pd.DataFrame:
     rates = catalog.rates
     parts = []
     for part in ratable.dropna(subset=["rate_source"]).itertuples(index=False):
-        match = (rates["level"].eq(part.rate_source)
+        level = "asset" if part.rate_source == "commitment" else part.rate_source  # its asset's
+        match = (rates["level"].eq(level)
                  & rates["usage_resource_id"].eq(part.usage_resource_id)
                  & rates["currency"].eq(part.currency)
                  & rates["effective_from"].eq(part.rate_effective_from))  # fmt: skip
         if part.rate_source != "price_book":
             match &= rates["account_id"].eq(part.account_id)
-        if part.rate_source == "asset":
+        if level == "asset":
             match &= rates["asset_id"].eq(part.rate_asset_id)
         parts.append(rates[match.fillna(False).astype(bool)])
     columns = ["level", "account_id", "asset_id", "usage_resource_id", "currency", "pricing_model",
@@ -278,7 +279,8 @@ def to_markdown(trace: Trace, max_events: int = 50) -> str:
             "closing_balance", "summary_id", "run_id"]]),
         "### Buckets", markdown.table(trace.buckets[[
             "bucket_id", "origin", "grant_id", "asset_id", "binding", "priority", "granted",
-            "valid_from", "valid_to", "rollover_generation", "run_id"]]),
+            "valid_from", "valid_to", "rollover_generation", "change_id", "credit_id", "reason",
+            "run_id"]]),
         f"### Usage events ({len(trace.events):,})", markdown.table(trace.events[[
             "event_id", "occurred_at", "usage_resource_id", "quantity", "source_file",
             "row_number", "summary_id"]], max_rows=max_events),

@@ -24,7 +24,7 @@ ZERO = Decimal(0)
 HISTORY_PERIODS = 6  # periods shown in the usage chart and the invoice list
 FORECAST_TABLE = "bucket_forecasts"
 RATE_SOURCES = {"asset": "asset-negotiated", "account": "account-negotiated",
-                "price_book": "price book"}  # fmt: skip
+                "price_book": "price book", "commitment": "commitment rate"}  # fmt: skip
 # Ledger entry types (DOMAIN.md "Outputs"), with the sign they move a balance by.
 ENTRY_SIGNS = {"credit": 1, "debit": -1, "expired": -1, "rollover_out": -1}
 
@@ -247,6 +247,8 @@ class BucketView:
     rolled_over: Decimal
     balance: Decimal | None  # closing balance in the selected period
     is_open: bool | None
+    origin: str = "grant"  # grant, commitment, amendment, rollover or credit
+    behind: str = ""  # the asset change or credit behind it, with the credit's reason
     exhaustion: date | None = None  # projected, when a forecast exists
     outlook: str | None = None  # the forecast's word for it, e.g. "runs out", "expires first"
 
@@ -284,10 +286,30 @@ def grants(
                 _policy(catalog, b), b["rollover_generation"], b["parent_bucket_id"],
                 b["valid_from"], b["valid_to"], b["granted"], flow["debited"], flow["expired"],
                 flow["rolled_over"], end["closing"] if end else None,
-                end["is_open"] if end else None,
+                end["is_open"] if end else None, _origin(b), _behind(b),
             )
         )  # fmt: skip
     return views
+
+
+def _origin(bucket: dict[str, Any]) -> str:
+    """Where a bucket comes from; a commitment's amendment or rollover says so."""
+    origin = bucket["origin"] or "grant"
+    if bucket.get("grant_type") == "commit" and origin in ("amendment", "rollover"):
+        return f"{origin} of a commitment"
+    return origin
+
+
+def _behind(bucket: dict[str, Any]) -> str:
+    """The asset changes and the credit behind a bucket, in words."""
+    parts = []
+    if bucket.get("credit_id"):
+        reason = f": {bucket['reason']}" if bucket.get("reason") else ""
+        parts.append(f"credit {bucket['credit_id']}{reason}")
+    if bucket.get("change_id"):
+        changes = bucket["change_id"].split()
+        parts.append(("change " if len(changes) == 1 else "changes ") + ", ".join(changes))
+    return "; ".join(parts)
 
 
 def _policy(catalog: CatalogView, bucket: dict[str, Any]) -> str:
@@ -404,7 +426,7 @@ def _rate_rows(catalog: CatalogView, account_id: str, key: tuple) -> list[RateRo
     _asset, resource_id, source, rate_asset, effective, currency, _chargeable = key
 
     def owner(row: RateRow) -> bool:
-        if source == "asset":
+        if source in ("asset", "commitment"):  # a commitment rate is its asset's own rows
             return row.asset_id == rate_asset
         if source == "account":
             return row.account_id == account_id and row.asset_id is None
@@ -412,7 +434,8 @@ def _rate_rows(catalog: CatalogView, account_id: str, key: tuple) -> list[RateRo
 
     rows = [
         r for r in catalog.rates
-        if r.level == source and r.usage_resource_id == resource_id and r.currency == currency
+        if r.level == ("asset" if source == "commitment" else source)
+        and r.usage_resource_id == resource_id and r.currency == currency
         and r.effective_from == effective and owner(r)
     ]  # fmt: skip
     return sorted(rows, key=lambda r: r.tier_lower)
@@ -492,7 +515,8 @@ def wallet_statement(
         statement.lines.append(
             StatementLine(
                 entry["entry_date"], _entry_label(entry), entry["bucket_id"],
-                _describe(entry, served, catalog), change, entry["closing_balance"],
+                _describe(entry, served, catalog, buckets[entry["bucket_id"]]), change,
+                entry["closing_balance"],
                 statement.closing + change,
             )
         )  # fmt: skip
@@ -506,7 +530,8 @@ def _entry_label(entry: dict[str, Any]) -> str:
     return entry["entry_type"].replace("_", " ")
 
 
-def _describe(entry: dict[str, Any], served: dict[str, dict], catalog: CatalogView) -> str:
+def _describe(entry: dict[str, Any], served: dict[str, dict], catalog: CatalogView,
+              bucket: dict[str, Any]) -> str:  # fmt: skip
     kind, related = entry["entry_type"], entry["related_bucket_id"]
     if kind == "debit":
         summary = served.get(entry["summary_id"])
@@ -520,7 +545,13 @@ def _describe(entry: dict[str, Any], served: dict[str, dict], catalog: CatalogVi
         return "balance expired at the end of validity"
     if kind == "rollover_out":
         return f"rolled over to {related}"
-    return f"rolled over from {related}" if related else "granted"
+    if related:
+        return f"rolled over from {related}"
+    if bucket.get("credit_id"):
+        return "credit granted" + (f": {bucket['reason']}" if bucket.get("reason") else "")
+    if bucket.get("origin") == "amendment":
+        return f"amendment granted ({_behind(bucket)})"
+    return "granted"
 
 
 # -- invoices ----------------------------------------------------------------------------------

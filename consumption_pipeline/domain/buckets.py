@@ -197,7 +197,7 @@ def _credits(catalog: Catalog, assets: pd.DataFrame) -> pd.DataFrame:
         "valid_to": _cut(credits["valid_to"], pd.Series(end, index=credits.index)),
         "rollover": "none", "rollover_cap": pd.NA, "max_rollovers": 0, "rollover_months": pd.NA,
         "final_end": pd.Series(end, index=credits.index), "grant_type": "grant",
-        "commitment_rate": None, "change_id": asset["cancelled_by"].to_numpy(),
+        "commitment_rate": None, "change_id": None, "cancelled_by": asset["cancelled_by"].to_numpy(),
         "credit_id": credits["credit_id"], "reason": credits["reason"],
     })  # fmt: skip
 

@@ -63,7 +63,7 @@ def test_the_run_of_every_table_is_recorded_in_the_warehouse(sample_run):
     written = rows.set_index(["step", "table_name"])
     assert written.loc[("summaries", "liable_summaries"), "run_id"] == record.run_id
     assert set(written["run_id"]) == {record.run_id}  # one billing run wrote the whole period
-    assert written.loc[("ingest", "usage_events"), "row_count"] == 102  # October's accepted events
+    assert written.loc[("ingest", "usage_events"), "row_count"] == 105  # October's accepted events
 
 
 def test_the_audit_assets_are_defined_where_analysts_and_the_billing_job_find_them():

@@ -144,7 +144,7 @@ def test_the_asset_history_shows_the_same_computation_then_the_changed_input(lat
     store = Warehouse(late_event["url"])
     assert events[2] == frame_digest(store.read_period("usage_events", "2026-09-01"),
                                      TABLES["usage_events"])  # fmt: skip
-    assert history[2]["lineage/rows/usage_events"].value == 79 + 1
+    assert history[2]["lineage/rows/usage_events"].value == 80 + 1
     assert history[2]["lineage/code_version"].value == code_version()
 
 

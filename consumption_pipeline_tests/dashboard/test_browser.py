@@ -89,7 +89,7 @@ def test_index_account_and_asset_pages_show_the_warehouses_numbers(
         "SELECT account_id, currency, SUM(amount) FROM liable_summaries "
         "WHERE period = '2026-11-01' GROUP BY account_id, currency"
     )).all()  # fmt: skip
-    assert len(november) == 4  # ACME has no usage in November
+    assert len(november) == 5  # ACME, STARK and VANDELAY have no usage in November
     for account_id, currency, amount in november:
         cell = page.locator(f'tr[data-account="{account_id}"] td.amount')
         expect(cell).to_have_text(money(decimal(amount), currency))

@@ -62,8 +62,8 @@ def test_conservation_laws_hold_in_every_period(sample_warehouse: str):
     counts = store.read_periods("ingest_reconciliation", PERIODS)
     parts = counts[["accepted", "duplicates", "quarantined", "other_periods"]].sum(axis=1)
     assert (counts["events_read"] == parts).all()
-    assert (counts["events_read"] == 278).all()  # every file is read for every period
-    assert counts["accepted"].sum() == 266 and counts["duplicates"].sum() == 1
+    assert (counts["events_read"] == 285).all()  # every file is read for every period
+    assert counts["accepted"].sum() == 273 and counts["duplicates"].sum() == 1
 
     usage = store.read_periods("usage_summaries", PERIODS)
     assert ((usage["debited"] + usage["overage"] - usage["drawdown_quantity"]).abs() < 1e-9).all()

@@ -5,7 +5,8 @@ ever goes below zero.
 The catalogs are valid (every billed resource priced in every currency, tiers from 0, no
 overlapping rates), so every period bills; what varies is everything the rules branch on:
 renewal, validity, rollover and caps, binding, priority, proration, drawdown order, asset dates,
-token conversion, aggregation, pricing model and the events themselves.
+token conversion, aggregation, pricing model, contracts that change (quantity changes,
+cancellations, credit grants, commitments under either rate policy) and the events themselves.
 """
 
 from __future__ import annotations
@@ -59,7 +60,52 @@ def grants(draw, index: int) -> dict:
         "binding": draw(st.sampled_from(["asset", "account"])),
         "priority": str(draw(st.sampled_from([10, 100]))),
         "prorate": draw(st.sampled_from(["true", "false"])),
+        "grant_type": draw(st.sampled_from(["", "grant", "commit"])),
+        "commitment_rate": draw(st.sampled_from(["", "bounded", "lowest"])),
     }  # fmt: skip
+
+
+@st.composite
+def changes(draw, asset: dict) -> list[dict]:
+    """Up to two changes of one asset that keep its timeline valid: dates inside the asset as it
+    stands, ends never later than the end then in force."""
+    end, rows = asset["end_date"], []
+    days = [d for d in DAYS if d > asset["start_date"] and (not end or d < end)]
+    for day in sorted(draw(st.sets(st.sampled_from(days), max_size=2)) if days else []):
+        if end and day >= end:
+            break
+        kind = draw(st.sampled_from(["quantity", "end", "both"]))
+        row = {"change_id": f"{asset['asset_id']}-{day}", "asset_id": asset["asset_id"],
+               "effective_date": day, "quantity": "", "end_date": ""}  # fmt: skip
+        if kind != "end":
+            row["quantity"] = str(draw(st.integers(0, 5)))
+        if kind != "quantity":
+            ends = [d for d in DAYS if d >= day and (not end or d <= end)]
+            end = row["end_date"] = draw(st.sampled_from(ends[::7] or [day]))
+        rows.append(row)
+    return rows
+
+
+@st.composite
+def credits(draw, accounts: list[dict], assets: list[dict], ends: dict) -> list[dict]:
+    """Up to three credits, account-bound or within an asset's dates."""
+    rows = []
+    for i in range(draw(st.integers(0, 3))):
+        account = draw(st.sampled_from(accounts))
+        own = [a for a in assets if a["account_id"] == account["account_id"]]
+        asset = draw(st.sampled_from([None, *own]))
+        end = ends.get(asset["asset_id"]) if asset else ""
+        days = [d for d in DAYS if not end or d < end]
+        day = draw(st.sampled_from(days))
+        after = max(day, asset["start_date"]) if asset else day
+        valid_to = draw(st.sampled_from(["", *[d for d in DAYS if d > after][::11]]))
+        rows.append({"credit_id": f"K{i}", "account_id": account["account_id"],
+                     "asset_id": asset["asset_id"] if asset else "",
+                     "usage_resource_id": draw(st.sampled_from(BILLED)), "quantity": draw(quantities.filter(lambda q: float(q) > 0)),
+                     "effective_date": day, "valid_to": valid_to,
+                     "priority": draw(st.sampled_from(["", "-5", "10", "100"])),
+                     "reason": draw(st.sampled_from(["", "goodwill", "dispute, settled"]))})  # fmt: skip
+    return rows
 
 
 @st.composite
@@ -106,7 +152,16 @@ def sources(draw) -> tuple[dict, list[dict]]:
                 "start_date": start, "end_date": draw(st.sampled_from(["", *later[::9]])),
                 "drawdown_order": draw(st.sampled_from(ORDERS)),
             })  # fmt: skip
+    asset_changes = [row for a in assets for row in draw(changes(a))]
+    ends = {a["asset_id"]: a["end_date"] for a in assets}
+    ends.update({c["asset_id"]: c["end_date"] for c in asset_changes if c["end_date"]})
+    currency = {a["account_id"]: a["currency"] for a in accounts}
+    negotiated = [{"account_id": a["account_id"], "asset_id": a["asset_id"], **row}
+                  for a in assets if draw(st.booleans())
+                  for row in draw(rates(draw(st.sampled_from(BILLED)), currency[a["account_id"]]))]  # fmt: skip
     files = {
+        "asset_changes": asset_changes, "credit_grants": draw(credits(accounts, assets, ends)),
+        "negotiated_rates": negotiated,
         "accounts": accounts, "usage_resources": resources,
         "token_rates": [{"usage_resource_id": "compute_hours",
                          "tokens_per_unit": draw(st.sampled_from(["0.5", "1", "2.5", "10"])),
