@@ -1,5 +1,11 @@
 """The new-usage sensor (DOMAIN.md "Inputs" and "Late usage and restatements"): when event files
-arrive in the usage landing folder (or change, or leave it), refresh the open periods they touch.
+arrive in the usage landing folder (or change, or leave it), or a catalog file changes, refresh
+the open periods they touch.
+
+A contract change or credit (`asset_changes.csv`, `credit_grants.csv`) touches the periods of its
+dates (a changed file: those of its rows before and after the change), and one dated in a closed
+period goes the way of late usage. Any other catalog file may change any bill: it touches every
+open period (a closed period's bill stays as exported until someone recomputes it).
 
 A file touches the periods of its events' usage dates in the billing time zone; a row with no
 readable date (and a file that cannot be read) touches every open period, since each of them
@@ -36,20 +42,26 @@ from consumption_pipeline.defs.schedules import (
     billing_today,
     periods_to_refresh,
 )
+from consumption_pipeline.domain.catalog import REQUIRED
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.settings import Settings
 from consumption_pipeline.storage.warehouse import Warehouse
 
 MINIMUM_INTERVAL_SECONDS = 60
 ALL_OPEN = "*"  # in a file's periods: it has rows without a usage date
+# The catalog files whose rows are dated facts, and the columns holding their dates.
+DATED_CATALOG = {"asset_changes.csv": ("effective_date", "end_date"),
+                 "credit_grants.csv": ("effective_date", "valid_to")}  # fmt: skip
 
 
 def file_stamps(root: Path) -> dict[str, list[int]]:
-    """Every event file of the landing folder: [modification time in ns, size in bytes]."""
+    """Every event file of the landing folder and every catalog file: [modification time in ns,
+    size in bytes]."""
     try:
         paths = sources.event_files(root)
     except sources.SourceError:
-        return {}  # no folder or no file yet: nothing arrived
+        paths = []  # no folder or no file yet: no usage arrived
+    paths += [root / name for name in REQUIRED if (root / name).is_file()]
     stamps = {}
     for path in paths:
         stat = path.stat()
@@ -58,8 +70,11 @@ def file_stamps(root: Path) -> dict[str, list[int]]:
 
 
 def touched_periods(root: Path, name: str, timezone: str) -> tuple[Counter, str | None]:
-    """Events of one file per period it touches ('YYYY-MM-01', or ALL_OPEN for rows without a
-    usage date), and why the file could not be read, if it could not."""
+    """Events (or dated catalog rows) of one file per period it touches ('YYYY-MM-01', or
+    ALL_OPEN for rows without a usage date, and for any other catalog file), and why the file
+    could not be read, if it could not."""
+    if name in REQUIRED:
+        return _catalog_periods(root / name)
     try:
         events = sources.read_events(root / name, root)
     except sources.SourceError as error:
@@ -77,13 +92,32 @@ def touched_periods(root: Path, name: str, timezone: str) -> tuple[Counter, str 
     return counts, None
 
 
+def _catalog_periods(path: Path) -> tuple[Counter, str | None]:
+    if path.name not in DATED_CATALOG:
+        return Counter({ALL_OPEN: 0}), None
+    try:
+        rows = sources.read_catalog_file(path)
+    except sources.SourceError as error:
+        return Counter({ALL_OPEN: 0}), str(error)
+    counts = Counter()
+    for column in DATED_CATALOG[path.name]:
+        if column in rows:
+            text = rows[column].astype("str").str.strip()
+            dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+            counts.update(f"{d:%Y-%m}-01" for d in dates.dropna())
+            if (dates.isna() & text.fillna("").ne("")).any():
+                counts[ALL_OPEN] += 1  # an unreadable date: the input check stops every period
+    return counts, None
+
+
 def build(settings: Settings, billing_job: str) -> dg.Definitions:
     status = dg.DefaultSensorStatus.RUNNING if automation_on() else dg.DefaultSensorStatus.STOPPED
 
     @dg.sensor(
         job_name=billing_job, minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=status,
-        description="New usage files: refresh the open periods they touch, restate closed ones, report late usage.",
+        description="New usage files and catalog changes: refresh the open periods they touch, "
+                    "restate closed ones, report late usage and late contract changes.",
     )  # fmt: skip
     def new_usage_files(
         context: dg.SensorEvaluationContext, source: SourceDirectory, warehouse: WarehouseResource
@@ -106,6 +140,9 @@ def build(settings: Settings, billing_job: str) -> dg.Definitions:
             for period, count in counts.items():
                 events.setdefault(period, Counter())[name] += count
         gone = {period for name in removed for period in known[name]["periods"]}
+        # A changed catalog file may have lost rows: the periods they touched change too.
+        gone |= {period for name in arrived if name in DATED_CATALOG and name in known
+                 for period in known[name]["periods"] if period != ALL_OPEN}  # fmt: skip
 
         today = billing_today(source)
         store = warehouse.open()
@@ -113,7 +150,11 @@ def build(settings: Settings, billing_job: str) -> dg.Definitions:
         touched = set(events) | gone
         touched = set(open_now) if ALL_OPEN in touched else touched & set(open_now)
         refresh = [p for p in open_now if touched and p >= min(touched)]
-        late = {p: files for p, files in events.items() if p not in open_now and p != ALL_OPEN}
+        # Periods after the newest open one are billed when they come (a credit valid to a
+        # later month, usage stamped ahead): neither late nor refreshed now.
+        newest = max(open_now, default="9999-12-31")
+        late = {p: files for p, files in events.items()
+                if p not in open_now and p != ALL_OPEN and p < newest}  # fmt: skip
         observations = late_usage(store, late)
         for observation in observations:
             context.log.warning(observation.metadata["late_usage/message"].value)
@@ -170,10 +211,15 @@ def late_usage(store: Warehouse, late: dict[str, Counter]) -> list[dg.AssetObser
 
 def _late_usage(period: str, files: Counter, status: str) -> str:
     count, where = sum(files.values()), ", ".join(sorted(files))
+    if all(name in DATED_CATALOG for name in files):
+        kind = "late contract change" + ("s" if count != 1 else "")
+        what = f"{kind}: {count} row{'s' if count != 1 else ''} of {where}"
+    else:
+        what = f"late usage: {count} events in {where}"
     why = {
         "closed": "which is closed: its export is never changed; it is recomputed and the "
         "difference booked as a restatement in the next open period",
         "awaiting close": "past its grace period and not closed yet: its close run will bill them",
         "not processed": "which this deployment has not processed: backfill it to bill them",
     }[status]
-    return f"late usage: {count} events in {where} belong to period {label(period)}, {why}"
+    return f"{what} belong to period {label(period)}, {why}"

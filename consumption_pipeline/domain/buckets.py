@@ -225,8 +225,10 @@ def _behind(buckets: pd.DataFrame) -> pd.Series:
     """The changes behind each bucket: the one in force on its first day (or that added it), and
     the cancellation that cut its end, if another."""
     first = buckets["change_id"].astype("str")
-    cut = buckets["cancelled_by"].astype("str").where(
-        buckets["valid_to"].eq(buckets["final_end"]) & buckets["final_end"].notna()
+    cut = (
+        buckets["cancelled_by"]
+        .astype("str")
+        .where(buckets["valid_to"].eq(buckets["final_end"]) & buckets["final_end"].notna())
     )
     both = first.notna() & cut.notna() & first.ne(cut)
     return first.fillna(cut).where(~both, first + " " + cut)

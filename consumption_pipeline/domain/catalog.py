@@ -126,9 +126,7 @@ class _File:
         )
         return micro.where(raw.notna()).astype("Int64")
 
-    def integers(
-        self, column: str, default: str | None = None, signed: bool = False
-    ) -> pd.Series:
+    def integers(self, column: str, default: str | None = None, signed: bool = False) -> pd.Series:
         raw = self.text(column, default)
         pattern, expected = ("-?[0-9]+", "an integer") if signed else ("[0-9]+", "a whole number")
         self._check(raw.isna() | raw.str.fullmatch(pattern).fillna(False), column, expected)

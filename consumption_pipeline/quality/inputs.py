@@ -28,8 +28,8 @@ from consumption_pipeline.domain.catalog import (
     COMMITMENT_RATES,
     DECIMAL_TEXT,
     DRAWDOWN_ORDERS,
-    OPTIONAL_FILES,
     GRANT_TYPES,
+    OPTIONAL_FILES,
     PRICING_MODELS,
     RENEWAL_MONTHS,
     REQUIRED,
@@ -290,7 +290,9 @@ def _typed(s: _Suite, c: Column) -> None:
     elif c.kind == "whole":
         s.add("ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^[0-9]+$")
     elif c.kind == "integer":
-        s.add("ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^-?[0-9]+$")
+        s.add(
+            "ExpectColumnValuesToMatchRegex", c.name, expected, column=c.name, regex=r"^-?[0-9]+$"
+        )
     elif c.kind == "currency":
         s.add("ExpectColumnValuesToBeInSet", c.name, expected, column=c.name,
               value_set=sorted(MINOR_UNITS))  # fmt: skip
@@ -518,8 +520,13 @@ def _assets(cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _changes(frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    return _typed_cells(frame.reindex(columns=[*frame.columns, "quantity", "end_date"]).loc[
-        :, lambda f: ~f.columns.duplicated()], ("effective_date", "end_date"), ("quantity",))
+    return _typed_cells(
+        frame.reindex(columns=[*frame.columns, "quantity", "end_date"]).loc[
+            :, lambda f: ~f.columns.duplicated()
+        ],
+        ("effective_date", "end_date"),
+        ("quantity",),
+    )
 
 
 def _timeline(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -527,8 +534,11 @@ def _timeline(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) ->
     if not {"asset_id", "effective_date", "change_id"} <= set(frame.columns):
         return problems(LOCATION)
     changes = _changes(frame, cells)
-    neither = changes.index[changes["quantity"].isna() & changes["end_date"].isna()
-                            & frame.reindex(columns=["quantity", "end_date"]).isna().all(axis=1)]
+    neither = changes.index[
+        changes["quantity"].isna()
+        & changes["end_date"].isna()
+        & frame.reindex(columns=["quantity", "end_date"]).isna().all(axis=1)
+    ]
     found = [(i, "quantity", "a quantity or an end_date (or both)") for i in neither]
     found += change_problems(changes.drop(index=neither), _assets(cells))
     return _located(name, [(i, c, e, _got(frame, i, c)) for i, c, e in found])
@@ -541,8 +551,11 @@ def _credit_rules(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]
         return problems(LOCATION)
     credits = _typed_cells(frame.reindex(columns=[*frame.columns, "asset_id", "valid_to"]).loc[
         :, lambda f: ~f.columns.duplicated()], ("effective_date", "valid_to"))  # fmt: skip
-    resources = cells.get("usage_resources.csv", pd.DataFrame()).reindex(
-        columns=["usage_resource_id", "token_resource_id"]).drop_duplicates("usage_resource_id")
+    resources = (
+        cells.get("usage_resources.csv", pd.DataFrame())
+        .reindex(columns=["usage_resource_id", "token_resource_id"])
+        .drop_duplicates("usage_resource_id")
+    )
     changes = cells.get("asset_changes.csv", pd.DataFrame(columns=REQUIRED["asset_changes.csv"]))
     changes = _changes(changes, cells)
     assets = _assets(cells)

@@ -59,6 +59,11 @@ def read_catalog(source: Path) -> dict[str, pd.DataFrame]:
     return files
 
 
+def read_catalog_file(path: Path) -> pd.DataFrame:
+    """One catalog file's cells as text (see `read_catalog`)."""
+    return _read_csv_text(Path(path))
+
+
 def catalog_digest(files: dict[str, pd.DataFrame], *extra: bytes) -> str:
     """A digest of catalog files as read (names, columns and every cell, in order)."""
     digest = hashlib.sha256(b"".join(extra))

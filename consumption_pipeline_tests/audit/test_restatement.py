@@ -207,3 +207,40 @@ def test_the_trace_shows_the_adjustment_and_the_restatement_traces_to_its_event(
     assert "## Restatement 2026-09-R1 of 2026-09, booked in 2026-10" in out
     assert "Reason: late usage: 1 added (cs-acme-late-001)" in out
     assert "| added | cs-acme-late-001 |" in out
+
+
+@pytest.fixture(scope="module")
+def late_credit(tmp_path_factory):
+    """September run, closed and exported on 2026-10-10; then support grants SOYLENT a credit
+    dated in September, and September and October are run again on 2026-10-12."""
+    folder = tmp_path_factory.mktemp("late-credit")
+    source = Path(shutil.copytree(DEFAULT_SOURCE, folder / "source"))
+    home, outbox = new_dagster_home(folder), folder / "outbox"
+    url = f"sqlite:///{folder / 'warehouse.db'}"
+    common = ["--source", str(source), "--warehouse", url]
+    assert run_cli(home, "run", *common, "--from", "2026-09", "--to", "2026-09",
+                   "--as-of", "2026-10-10") == 0  # fmt: skip
+    assert run_cli(home, "close", *common, "--period", "2026-09", "--outbox", str(outbox),
+                   "--as-of", "2026-10-10") == 0  # fmt: skip
+    with (source / "credit_grants.csv").open("a") as credits:
+        credits.write("cr-soylent-sla,SOYLENT,,gb_stored,100,2026-09-01,,,SLA breach\n")
+    assert run_cli(home, "run", *common, "--from", "2026-09", "--to", "2026-10",
+                   "--as-of", "2026-10-12") == 0  # fmt: skip
+    return {"url": url}
+
+
+def test_a_credit_dated_in_a_closed_period_is_restated_naming_the_catalog_file(late_credit):
+    engine = Warehouse(late_credit["url"]).engine
+    lines = audit_store.read_rows(
+        engine, "restatement_lines", {"period": pd.Timestamp("2026-09-01")}
+    )
+    assert lines["account_id"].tolist() == ["SOYLENT"]
+    line = lines.iloc[0]
+    # Billed at close: a September peak of 929.25 GB, no bucket, all overage at the EUR volume
+    # price of 0.09: 83.6325 -> 83.63. The credit of 100 GB (account-bound, from 09-01) covers
+    # 100 of them: 829.25 × 0.09 = 74.6325 -> 74.63. The restatement: +100 debited, -100 overage.
+    assert (line["billed_debited"], line["billed_overage_quantity"], line["billed_amount"]) == (
+        0, Decimal("929.25"), Decimal("83.63"))  # fmt: skip
+    assert (line["consumption"], line["debited"], line["overage_quantity"], line["amount"]) == (
+        0, 100, -100, Decimal("-9.00"))  # fmt: skip
+    assert line["reason"] == "catalog corrected: credit_grants.csv"

@@ -184,7 +184,6 @@ def price(resource, currency, model, lower, unit, start, end="", size="") -> lis
     return [resource, currency, model, lower, unit, size, "", start, end]
 
 
-
 def changes(*rows: str) -> Callable[[Path], None]:
     text = "change_id,asset_id,effective_date,quantity,end_date\n" + "".join(r + "\n" for r in rows)
     return catalog_text("asset_changes.csv", text.encode())
@@ -583,7 +582,6 @@ CASES = [
                   f"one of {allowed}, got 'sometimes'"))
       for column, allowed in [("grant_type", "grant|commit"), ("commitment_rate", "bounded|lowest")]],
 ]  # fmt: skip
-
 
 
 def test_the_corpus_has_at_least_fifty_cases_with_distinct_names():

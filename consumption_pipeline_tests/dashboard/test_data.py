@@ -79,8 +79,16 @@ def test_an_asset_belongs_to_its_account(store, catalog):
 
 def test_index_lists_every_account_with_the_periods_totals(store, catalog, sql):
     rows = {r.account.account_id: r for r in data.index_rows(store, catalog, OCT)}
-    assert sorted(rows) == ["ACME", "GLOBEX", "HOOLI", "INITECH", "SOYLENT", "STARK", "UMBRELLA",
-                          "VANDELAY"]
+    assert sorted(rows) == [
+        "ACME",
+        "GLOBEX",
+        "HOOLI",
+        "INITECH",
+        "SOYLENT",
+        "STARK",
+        "UMBRELLA",
+        "VANDELAY",
+    ]
     # The worked example: 1,800 credits consumed, 100 of them overage at $0.02 = $2.00.
     acme = rows["ACME"]
     assert [(t.resource.usage_resource_id, t.consumption, t.overage) for t in acme.totals] == [

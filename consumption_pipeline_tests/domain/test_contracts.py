@@ -116,8 +116,12 @@ def test_a_cancelled_buckets_balance_expires_on_the_new_end():
     # October's two buckets (4,000 and 5,419, unused) expire on 1 Nov. November: 8,000 granted,
     # 3,000 used on 15 Nov; the 5,000 left expire on 20 Nov, the cancellation's end; usage on
     # 25 Nov finds no bucket: overage 100.
-    out = run(seats(*UPSELL), [("2026-11-15", 3000, "credits", "A1"),
-                               ("2026-11-25", 100, "credits", "A1")], "2026-10", "2026-12")
+    out = run(
+        seats(*UPSELL),
+        [("2026-11-15", 3000, "credits", "A1"), ("2026-11-25", 100, "credits", "A1")],
+        "2026-10",
+        "2026-12",
+    )
     _, nov, _ = out["2026-11"]
     assert entries(nov, "expired") == [
         ("2026-11-01", "A1:G:2026-10-01", "expired", 4000.0),
@@ -132,8 +136,12 @@ def test_the_largest_quantity_so_far_is_the_base_of_an_amendment():
     # 1 -> 3 (11 Oct) -> 2 (20 Oct) -> 4 (25 Oct): L = 3 when 4 arrives, so the amendment is
     # (4 - 3) × 4000 × 7 / 31 = 903.2 -> 903 for [25 Oct, 1 Nov). On 1 Nov the quantity becomes
     # 5: November's window starts that day, so it is simply granted on 5: 20,000.
-    cat = seats(change("c1", "2026-10-11", "3"), change("c2", "2026-10-20", "2"),
-                change("c4", "2026-10-25", "4"), change("c5", "2026-11-01", "5"))
+    cat = seats(
+        change("c1", "2026-10-11", "3"),
+        change("c2", "2026-10-20", "2"),
+        change("c4", "2026-10-25", "4"),
+        change("c5", "2026-11-01", "5"),
+    )
     oct_ = granted(cat, "2026-10-01")
     assert oct_["A1:G:2026-10-01:amend:c4"] == (903.0, "2026-10-25", "2026-11-01")
     assert "A1:G:2026-10-01:amend:c2" not in oct_
@@ -205,8 +213,13 @@ def test_one_time_amendments_add_the_raised_quantity_for_validity_months_unprora
     # One-time 4,000 valid 3 months. 1 -> 3 on 11 Oct: (3 - 1) × 4000 = 8,000 valid
     # [11 Oct, 11 Jan). Down to 2 on 20 Oct: nothing. Up to 4 on 25 Dec: L = 3, 4,000 more,
     # valid [25 Dec, 25 Mar).
-    cat = seats(change("c1", "2026-10-11", "3"), change("c2", "2026-10-20", "2"),
-                change("c4", "2026-12-25", "4"), renewal="none", validity_months="3")
+    cat = seats(
+        change("c1", "2026-10-11", "3"),
+        change("c2", "2026-10-20", "2"),
+        change("c4", "2026-12-25", "4"),
+        renewal="none",
+        validity_months="3",
+    )
     assert granted(cat, "2026-12-01") == {
         "A1:G:2026-10-01": (4000.0, "2026-10-01", "2027-01-01"),
         "A1:G:amend:c1": (8000.0, "2026-10-11", "2027-01-11"),
@@ -224,7 +237,9 @@ def test_amendment_buckets_are_drawn_and_roll_over_like_their_grant():
     _, nov, _ = out["2026-11"]
     amend = "A1:G:2026-10-01:amend:c1"
     assert entries(nov, "rollover_out", "expired") == [
-        ("2026-11-01", amend, "rollover_out", 300.0), ("2026-11-01", amend, "expired", 119.0)]
+        ("2026-11-01", amend, "rollover_out", 300.0),
+        ("2026-11-01", amend, "expired", 119.0),
+    ]
     assert nov.rollover_buckets["bucket_id"].tolist() == [amend + ":rollover"]
 
 
@@ -246,7 +261,10 @@ def test_a_credit_is_a_bucket_of_its_own_with_its_reason():
     k = buckets.set_index("bucket_id").loc["credit:k1"]
     assert (k["origin"], k["binding"], k["granted"], k["priority"], k["reason"], k["credit_id"]) == (
         "credit", "account", 250.0, 10, "Outage of 3 Oct", "k1")  # fmt: skip
-    assert (f"{k['valid_from']:%Y-%m-%d}", f"{k['valid_to']:%Y-%m-%d}") == ("2026-10-05", "2026-12-01")
+    assert (f"{k['valid_from']:%Y-%m-%d}", f"{k['valid_to']:%Y-%m-%d}") == (
+        "2026-10-05",
+        "2026-12-01",
+    )
     assert entries(oct_, "debit") == [("2026-10-06", "credit:k1", "debit", 250.0),
                                       ("2026-10-06", "A1:G:2026-10-01", "debit", 50.0)]  # fmt: skip
 
@@ -350,7 +368,10 @@ def test_commitment_buckets_are_drawn_first_within_a_priority_but_after_lower_pr
     )  # fmt: skip
     _, d, _ = billed(cat, [("2026-10-02", 250, "credits", None)])
     assert [(b, q) for _, b, _, q in entries(d, "debit")] == [
-        ("AH:GH:2026-10-01", 100.0), ("AC:GC:2026-10-01", 100.0), ("AP:GP:2026-10-01", 50.0)]
+        ("AH:GH:2026-10-01", 100.0),
+        ("AC:GC:2026-10-01", 100.0),
+        ("AP:GP:2026-10-01", 50.0),
+    ]
 
 
 def test_commitment_rate_on_a_plain_grant_is_ignored():

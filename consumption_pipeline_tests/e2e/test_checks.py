@@ -134,8 +134,16 @@ def test_the_warning_names_the_accounts_and_october_was_still_billed(runs):
            "180 now)" in evaluation.description  # fmt: skip
     assert "ACME" in evaluation.metadata["accounts"].value
     lines = Warehouse(url).read_period("liable_summaries", "2026-10-01")
-    assert set(lines["account_id"]) == {"ACME", "GLOBEX", "HOOLI", "INITECH", "SOYLENT",
-                                     "STARK", "UMBRELLA", "VANDELAY"}
+    assert set(lines["account_id"]) == {
+        "ACME",
+        "GLOBEX",
+        "HOOLI",
+        "INITECH",
+        "SOYLENT",
+        "STARK",
+        "UMBRELLA",
+        "VANDELAY",
+    }
 
 
 def test_no_billing_stage_ran_for_the_blocked_period(runs):

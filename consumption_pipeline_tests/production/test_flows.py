@@ -234,6 +234,41 @@ def test_new_usage_refreshes_the_open_periods_it_touches_and_reports_the_rest(la
     assert "usage/more.csv" not in json.loads(fourth.cursor)
 
 
+def test_contract_changes_refresh_the_periods_of_their_dates_and_restate_closed_ones(landing):
+    flows = landing
+    first = sense(flows, "2026-11-10", None)
+    # The sample's asset changes and credit are dated in closed October: reported like late usage.
+    (october,) = [r for r in late_usage(first) if r["period"] == "2026-10"]
+    assert "asset_changes.csv" in october["files"] and "credit_grants.csv" in october["files"]
+
+    credits = flows.source / "credit_grants.csv"
+    with credits.open("a") as handle:
+        handle.write("cr-late,HOOLI,,credits,50,2026-10-20,,,Dispute settled\n")
+    second = sense(flows, "2026-11-10", first.cursor)
+    # A credit dated in closed October: October is recomputed (a restatement), then November.
+    assert requested(second) == [(BILLING_JOB, OCT), (BILLING_JOB, NOV)]
+    assert [r.tags[TRIGGER_TAG] for r in second.run_requests] == ["restatement", "new_usage"]
+    (report,) = late_usage(second)
+    assert (report["period"], report["status"], report["files"]) == (
+        "2026-10", "closed", "credit_grants.csv")  # fmt: skip
+    # The file holds the sample's credit and the new one, both dated in October.
+    assert report["message"].startswith("late contract changes: 2 rows of credit_grants.csv "
+                                        "belong to period 2026-10, which is closed")  # fmt: skip
+
+    changes = flows.source / "asset_changes.csv"
+    with changes.open("a") as handle:
+        handle.write("ch-nov,H1,2026-11-05,4,\n")
+    third = sense(flows, "2026-11-10", second.cursor)
+    # Its rows before the change touched closed October too: restated again with November.
+    assert requested(third) == [(BILLING_JOB, OCT), (BILLING_JOB, NOV)]
+
+    prices = flows.source / "price_book.csv"
+    prices.write_text(prices.read_text() + "support_tickets,EUR,per_unit,,20.00,,,2026-01-01,\n")
+    fourth = sense(flows, "2026-11-10", third.cursor)
+    # Any other catalog file: every open period, no restatement.
+    assert requested(fourth) == [(BILLING_JOB, NOV)] and late_usage(fourth) == []
+
+
 def test_late_usage_of_an_earlier_closed_period_restates_it_and_every_later_period(landing):
     store = Warehouse(landing.url)
     store.replace_period(SEP, {"ingest_reconciliation": pd.DataFrame([{"events_read": 0}])})
