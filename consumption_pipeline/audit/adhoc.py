@@ -310,9 +310,10 @@ def _bucket_rows(scoped: pd.DataFrame, buckets: pd.DataFrame, balances: pd.DataF
                  ledger: pd.DataFrame, request: Request, catalog: Catalog,
                  cuts: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
     """Balances and flows of the scope's buckets per cut."""
-    columns = ["granule_start", "granule_end", "bucket_id", "asset_id", "usage_resource_id",
-               "valid_from", "valid_to", "opening", "credited", "debited", "debited_in_scope",
-               "expired", "rolled_over", "closing"]  # fmt: skip
+    columns = ["granule_start", "granule_end", "bucket_id", "origin", "asset_id",
+               "usage_resource_id", "valid_from", "valid_to", "opening", "credited", "debited",
+               "debited_in_scope", "expired", "rolled_over", "closing", "change_id", "credit_id",
+               "reason"]  # fmt: skip
     mine = buckets.drop_duplicates("bucket_id")
     keep = mine["account_id"].eq(request.account_id)
     if request.asset_id is not None:
@@ -325,9 +326,20 @@ def _bucket_rows(scoped: pd.DataFrame, buckets: pd.DataFrame, balances: pd.DataF
     mine = mine[keep.astype(bool)]
     if mine.empty:
         return pd.DataFrame(columns=columns)
-    rows = mine[["bucket_id", "asset_id", "usage_resource_id", "valid_from", "valid_to"]].merge(
-        cuts, how="cross"
+    described = mine.reindex(
+        columns=[
+            "bucket_id",
+            "origin",
+            "asset_id",
+            "usage_resource_id",
+            "valid_from",
+            "valid_to",
+            "change_id",
+            "credit_id",
+            "reason",
+        ]
     )
+    rows = described.merge(cuts, how="cross")
     # A cut in which the bucket is valid, or on whose first day it ends (its expiry or rollover).
     rows = rows[rows["valid_from"].le(rows["granule_end"])
                 & (rows["valid_to"].isna() | rows["valid_to"].ge(rows["granule_start"]))]  # fmt: skip

@@ -213,6 +213,8 @@ adhoc_bucket_balances = _audit_table(
     ("opening", QUANTITY), ("credited", QUANTITY), ("debited", QUANTITY),
     ("debited_in_scope", QUANTITY), ("expired", QUANTITY), ("rolled_over", QUANTITY),
     ("closing", QUANTITY),
+    # Where the bucket comes from: its origin, the asset changes and the credit (with its reason).
+    ("origin", TEXT), ("change_id", TEXT), ("credit_id", TEXT), ("reason", TEXT),
 )  # fmt: skip
 
 # Restatements (consumption_pipeline/audit/restatement.py): the basis a period was billed on, and

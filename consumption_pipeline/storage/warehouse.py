@@ -397,6 +397,7 @@ def create_schema(engine: sa.Engine, schema: sa.MetaData) -> None:
     with _keys_refused(engine, schema.tables), engine.begin() as conn:
         _lock_schema(conn)
         schema.create_all(conn)
+        _add_columns(conn, schema)
         _create_keys(conn, schema.tables)
     _CREATED.add(key)
 
@@ -479,19 +480,21 @@ def _create_tables(engine: sa.Engine) -> None:
             )
 
 
-def _missing_columns(conn: sa.Connection) -> list[tuple[str, sa.Column]]:
+def _missing_columns(
+    conn: sa.Connection, schema: sa.MetaData = metadata
+) -> list[tuple[str, sa.Column]]:
     """The columns an older warehouse's tables lack (a later version added them)."""
     inspector, missing = sa.inspect(conn), []
-    for name, table in metadata.tables.items():
+    for name, table in schema.tables.items():
         if inspector.has_table(name):
             present = {c["name"] for c in inspector.get_columns(name)}
             missing += [(name, c) for c in table.columns if c.name not in present]
     return missing
 
 
-def _add_columns(conn: sa.Connection) -> None:
+def _add_columns(conn: sa.Connection, schema: sa.MetaData = metadata) -> None:
     """An older warehouse gains the newer columns on opening, empty (NULL) in its old rows."""
-    for name, column in _missing_columns(conn):
+    for name, column in _missing_columns(conn, schema):
         kind = column.type.compile(dialect=conn.dialect)
         conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind}")
 

@@ -154,3 +154,19 @@ def test_usage_outside_the_range_yields_no_report_when_nothing_else_happened(sam
     message = failure(materialize(sample_run, account_id="SOYLENT", start_date="2026-11-03",
                                   end_date="2026-11-29"))  # fmt: skip
     assert "no usage and no bucket activity for account SOYLENT" in message
+
+
+def test_the_buckets_of_changed_contracts_say_where_they_come_from(sample_run, outbox):
+    result = materialize(sample_run, account_id="HOOLI", start_date="2026-10-01",
+                         end_date="2026-10-31", granularity="month", request_id="hooli-oct")  # fmt: skip
+    assert result.success
+    engine = Warehouse(sample_run.url).engine
+    buckets = audit_store.read_rows(engine, "adhoc_bucket_balances", {"request_id": "hooli-oct"})
+    rows = buckets.set_index("bucket_id")
+    amendment = rows.loc["H1:PRO_CREDITS:2026-10-01:amend:ch-hooli-upsell"]
+    # floor(3 × 1000 × 21 / 31) = 2,032 credited on 10-11, all drawn on 10-20.
+    assert (amendment["origin"], amendment["change_id"], amendment["credited"],
+            amendment["debited"]) == ("amendment", "ch-hooli-upsell", 2032, 2032)  # fmt: skip
+    credit = rows.loc["credit:cr-hooli-outage"]
+    assert (credit["origin"], credit["credit_id"], credit["reason"], credit["credited"]) == (
+        "credit", "cr-hooli-outage", "Goodwill: API outage on 2026-10-07", 500)  # fmt: skip

@@ -87,6 +87,33 @@ def test_a_rate_change_inside_the_period_shows_both_rates(sample_run, catalog):
     assert trace.checks["ok"].all()
 
 
+def test_the_trace_names_the_change_or_credit_behind_every_bucket(sample_run, catalog):
+    key = LineKey("2026-10-01", "HOOLI", "H1", "credits")
+    trace = read_trace(Warehouse(sample_run.url), key, catalog)
+    behind = trace.buckets.set_index("bucket_id")[["origin", "change_id", "credit_id", "reason"]]
+    # 6,000 credits on 10-20 drew the rollover, October's grant, the upsell's amendment and the
+    # goodwill credit: 200 + 2,000 + 2,032 + 500 = 4,732; 1,268 overage × $0.02 = $25.36.
+    assert behind.fillna("").reset_index().values.tolist() == [
+        ["H1:PRO_CREDITS:2026-09-01:rollover", "rollover", "", "", ""],
+        ["H1:PRO_CREDITS:2026-10-01", "grant", "", "", ""],
+        ["H1:PRO_CREDITS:2026-10-01:amend:ch-hooli-upsell", "amendment", "ch-hooli-upsell", "", ""],
+        ["credit:cr-hooli-outage", "credit", "", "cr-hooli-outage",
+         "Goodwill: API outage on 2026-10-07"],
+    ]  # fmt: skip
+    assert trace.line["amount"].iloc[0] == Decimal("25.36")
+    assert trace.checks["ok"].all()
+
+
+def test_a_commitment_rate_traces_to_its_assets_rate_rows(sample_run, catalog):
+    key = LineKey("2026-10-01", "STARK", None, "credits")
+    trace = read_trace(Warehouse(sample_run.url), key, catalog)
+    # 1,300 credits: 1,000 from the commitment, 300 × $0.012 (S1's own rate) = $3.60.
+    assert trace.ratable[["rate_source", "rate_asset_id", "amount"]].values.tolist() == [
+        ["commitment", "S1", Decimal("3.60")]]  # fmt: skip
+    assert trace.rates[["level", "asset_id", "unit_price"]].values.tolist() == [
+        ["asset", "S1", Decimal("0.012")]]  # fmt: skip
+
+
 def test_a_tampered_ledger_entry_fails_the_reconciliation(sample_run):
     rows = read_period_rows(Warehouse(sample_run.url), "2026-10-01", "ACME")
     ledger = rows.ledger.copy()

@@ -64,6 +64,17 @@ def test_pages_of_accounts_and_assets(base_url: str):
     assert status == 200 and 'id="scope-id">A1<' in page
 
 
+def test_the_grants_and_rates_of_changed_contracts(base_url: str):
+    _, page = get(base_url + "/accounts/HOOLI?period=2026-10")
+    amendment = 'data-bucket="H1:PRO_CREDITS:2026-10-01:amend:ch-hooli-upsell"'
+    row = page[page.index(amendment) : page.index("</tr>", page.index(amendment))]
+    assert '<span class="muted origin">amendment</span>' in row
+    assert "change ch-hooli-upsell" in row
+    assert "Goodwill: API outage on 2026-10-07" in page  # the credit's row and its ledger credit
+    _, page = get(base_url + "/accounts/STARK?period=2026-10")
+    assert '<span class="muted origin">commitment</span>' in page and "commitment rate" in page
+
+
 def test_search_filters_the_index(base_url: str):
     _, page = get(base_url + "/?q=glob")
     assert 'data-account="GLOBEX"' in page and 'data-account="ACME"' not in page

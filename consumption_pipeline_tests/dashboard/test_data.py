@@ -313,7 +313,64 @@ def test_no_price_for_overage_that_is_not_chargeable(store, catalog):
     assert ("G3", "support_tickets", "no price: overage not chargeable", None, None, []) in rows
 
 
+def test_a_commitment_rate_is_shown_as_such_with_its_assets_rows(store, catalog):
+    # STARK's October overage is priced at its commitment asset S1's own rate (policy lowest);
+    # VANDELAY's (bounded) at the price book's.
+    stark = rate_rows(store, catalog, account(catalog, store, "STARK"), OCT)
+    assert stark == [(None, "credits", "commitment rate", "S1", date(2026, 9, 1),
+                      ["$0.012 per credit"])]  # fmt: skip
+    vandelay = rate_rows(store, catalog, account(catalog, store, "VANDELAY"), OCT)
+    assert vandelay == [(None, "credits", "price book", None, date(2026, 1, 1),
+                         ["$0.02 per credit"])]  # fmt: skip
+
+
+def test_each_bucket_shows_its_origin_and_the_change_or_credit_behind_it(store, catalog):
+    buckets = {
+        b.bucket_id: b for b in data.grants(store, catalog, account(catalog, store, "HOOLI"), OCT)
+    }
+    shown = {i: (b.origin, b.behind, b.granted) for i, b in buckets.items()
+             if b.resource.usage_resource_id == "credits"}  # fmt: skip
+    # H1 (2 seats of PRO from 09-01): September's 2,000 (it ends on 10-01) and October's 2,000;
+    # the upsell to 5 on 10-11 adds
+    # floor(3 × 1000 × 21 / 31) = 2,032; 200 rolled over from September (cap 200); the goodwill
+    # credit of 500.
+    assert shown == {
+        "H1:PRO_CREDITS:2026-09-01": ("grant", "", 2000),
+        "H1:PRO_CREDITS:2026-09-01:rollover": ("rollover", "", 200),
+        "H1:PRO_CREDITS:2026-10-01": ("grant", "", 2000),
+        "H1:PRO_CREDITS:2026-10-01:amend:ch-hooli-upsell": (
+            "amendment", "change ch-hooli-upsell", 2032),
+        "credit:cr-hooli-outage": (
+            "credit", "credit cr-hooli-outage: Goodwill: API outage on 2026-10-07", 500),
+    }  # fmt: skip
+    nov = {
+        b.bucket_id: b for b in data.grants(store, catalog, account(catalog, store, "HOOLI"), NOV)
+    }
+    # November: PRO granted on the 3 seats after the downgrade; STARTER (H2) cut by the notice.
+    assert (nov["H1:PRO_CREDITS:2026-11-01"].granted, nov["H1:PRO_CREDITS:2026-11-01"].behind) == (
+        3000, "change ch-hooli-downgrade")  # fmt: skip
+    api = nov["H2:STARTER_API:2026-11-01"]
+    assert (api.granted, api.valid_to, api.behind) == (
+        9333,
+        date(2026, 11, 15),
+        "change ch-hooli-cancel",
+    )
+    committed = data.grants(store, catalog, account(catalog, store, "STARK"), OCT)
+    assert [(b.bucket_id, b.origin) for b in committed] == [
+        ("S1:COMMIT_L_CREDITS:2026-09-01", "commitment"),
+        ("S1:COMMIT_L_CREDITS:2026-10-01", "commitment"),
+    ]
+
+
 # -- wallet statement --------------------------------------------------------------------------
+
+
+def test_the_wallet_statement_shows_a_credits_reason(store, catalog):
+    statements = data.wallet_statement(store, catalog, account(catalog, store, "HOOLI"), OCT)
+    [credits] = [s for s in statements if s.resource.usage_resource_id == "credits"]
+    granted = [line.description for line in credits.lines if line.bucket_id == "credit:cr-hooli-outage"
+               and line.entry_type == "credit"]  # fmt: skip
+    assert granted == ["credit granted: Goodwill: API outage on 2026-10-07"]
 
 
 def test_the_worked_examples_october_statement(store, catalog):
