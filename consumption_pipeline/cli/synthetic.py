@@ -128,24 +128,27 @@ GRANTS = _table(
         "binding",
         "priority",
         "prorate",
+        "grant_type",
+        "commitment_rate",
     ],
+    # Enterprise credits are a commitment priced at the lowest rate; credit packs a bounded one.
     """
-STARTER_API,STARTER,api_calls,100000,monthly,,,,,asset,,
-STARTER_STORAGE,STARTER,gb_stored,50,monthly,,,,,,,
-STARTER_CREDITS,STARTER,credits,500,monthly,,none,,,account,,
-STARTER_SUPPORT,STARTER,support_tickets,2,monthly,,,,,asset,,false
-PRO_CREDITS,PRO,credits,5000,monthly,,capped,1000,,account,,
-PRO_API,PRO,api_calls,1000000,monthly,,full,,2,asset,,
-PRO_STORAGE,PRO,gb_stored,500,monthly,,,,,asset,,
-PRO_EGRESS,PRO,egress_gb,1000,monthly,,,,,asset,,
-PRO_SUPPORT,PRO,support_tickets,10,monthly,,,,,asset,,false
-ENT_CREDITS,ENTERPRISE,credits,60000,quarterly,,full,,2,account,50,
-ENT_API,ENTERPRISE,api_calls,10000000,monthly,,capped,2000000,,asset,,
-ENT_STORAGE,ENTERPRISE,gb_stored,5000,monthly,,,,,asset,,
-ENT_EGRESS,ENTERPRISE,egress_gb,10000,monthly,,,,,asset,,
-ENT_SUPPORT,ENTERPRISE,support_tickets,500,annual,,,,,account,,false
-CREDIT_PACK_CREDITS,CREDIT_PACK,credits,10000,none,12,,,,account,10,
-API_PACK_CALLS,API_PACK,api_calls,500000,none,,,,,asset,,
+STARTER_API,STARTER,api_calls,100000,monthly,,,,,asset,,,,
+STARTER_STORAGE,STARTER,gb_stored,50,monthly,,,,,,,,,
+STARTER_CREDITS,STARTER,credits,500,monthly,,none,,,account,,,,
+STARTER_SUPPORT,STARTER,support_tickets,2,monthly,,,,,asset,,false,,
+PRO_CREDITS,PRO,credits,5000,monthly,,capped,1000,,account,,,,
+PRO_API,PRO,api_calls,1000000,monthly,,full,,2,asset,,,,
+PRO_STORAGE,PRO,gb_stored,500,monthly,,,,,asset,,,,
+PRO_EGRESS,PRO,egress_gb,1000,monthly,,,,,asset,,,,
+PRO_SUPPORT,PRO,support_tickets,10,monthly,,,,,asset,,false,,
+ENT_CREDITS,ENTERPRISE,credits,60000,quarterly,,full,,2,account,50,,commit,lowest
+ENT_API,ENTERPRISE,api_calls,10000000,monthly,,capped,2000000,,asset,,,,
+ENT_STORAGE,ENTERPRISE,gb_stored,5000,monthly,,,,,asset,,,,
+ENT_EGRESS,ENTERPRISE,egress_gb,10000,monthly,,,,,asset,,,,
+ENT_SUPPORT,ENTERPRISE,support_tickets,500,annual,,,,,account,,false,,
+CREDIT_PACK_CREDITS,CREDIT_PACK,credits,10000,none,12,,,,account,10,,commit,bounded
+API_PACK_CALLS,API_PACK,api_calls,500000,none,,,,,asset,,,,
 """,
 )
 
@@ -357,6 +360,51 @@ class _Catalog:
             columns=["usage_resource_id", "tokens_per_unit", "effective_from", "effective_to"],
         )
         self.negotiated_rates = self._negotiated(rng, is_plan)
+        # Contracts that change, from a stream of their own (the events stay as they were).
+        changes = np.random.default_rng([seed, 1])
+        self.asset_changes = self._asset_changes(changes, start, end, ends, quantity, months)
+        self.credit_grants = self._credit_grants(changes, months)
+
+    def _asset_changes(self, rng, start, end, ends, quantity, months) -> pd.DataFrame:
+        """One change for about 10% of the assets, dated inside the asset and the periods: 60%
+        more seats, 20% fewer, 20% a cancellation with up to 90 days' notice."""
+        first = months[0].astype("datetime64[D]")
+        last = (months[-1] + np.timedelta64(1, "M")).astype("datetime64[D]")
+        lo = np.maximum(start + np.timedelta64(1, "D"), first)
+        hi = np.where(ends, np.minimum(end, last), last)
+        chosen = np.flatnonzero((rng.random(len(start)) < 0.10) & (lo < hi))
+        span = (hi[chosen] - lo[chosen]).astype(np.int64)
+        day = lo[chosen] + (rng.random(len(chosen)) * span).astype("timedelta64[D]")
+        kind = rng.choice(3, len(chosen), p=[0.6, 0.2, 0.2])
+        seats = quantity[chosen]
+        new = np.where(kind == 0, seats + rng.integers(1, 4, len(chosen)),
+                       np.maximum(seats - 1, 0))  # fmt: skip
+        notice = day + rng.integers(0, 91, len(chosen)).astype("timedelta64[D]")
+        cancel_end = np.where(ends[chosen], np.minimum(notice, end[chosen]), notice)
+        return pd.DataFrame({
+            "change_id": _ids("CHG", np.arange(1, len(chosen) + 1), 7).to_numpy(zero_copy_only=False),
+            "asset_id": self.assets["asset_id"].to_numpy()[chosen],
+            "effective_date": _dates(day),
+            "quantity": np.where(kind < 2, new.astype(str), ""),
+            "end_date": np.where(kind == 2, _dates(cancel_end), ""),
+        })  # fmt: skip
+
+    def _credit_grants(self, rng, months) -> pd.DataFrame:
+        """A goodwill credit of 100-5,000 credits for about 2% of the accounts, account-bound,
+        dated inside the periods; half of them valid for 30-90 days."""
+        first = months[0].astype("datetime64[D]")
+        days = ((months[-1] + np.timedelta64(1, "M")).astype("datetime64[D]") - first).astype(int)
+        chosen = np.flatnonzero(rng.random(len(self.currency)) < 0.02)
+        day = first + rng.integers(0, days, len(chosen)).astype("timedelta64[D]")
+        until = day + rng.integers(30, 91, len(chosen)).astype("timedelta64[D]")
+        return pd.DataFrame({
+            "credit_id": _ids("CRD", np.arange(1, len(chosen) + 1), 6).to_numpy(zero_copy_only=False),
+            "account_id": self.accounts["account_id"].to_numpy()[chosen], "asset_id": "",
+            "usage_resource_id": "credits", "quantity": rng.integers(100, 5001, len(chosen)),
+            "effective_date": _dates(day),
+            "valid_to": np.where(rng.random(len(chosen)) < 0.5, _dates(until), ""),
+            "priority": "", "reason": "goodwill",
+        })  # fmt: skip
 
     @staticmethod
     def _price_book(currencies: list[str], first: np.datetime64) -> pd.DataFrame:
@@ -429,6 +477,8 @@ class _Catalog:
         csv("assets.csv", self.assets)
         csv("price_book.csv", self.price_book)
         csv("negotiated_rates.csv", self.negotiated_rates)
+        csv("asset_changes.csv", self.asset_changes)
+        csv("credit_grants.csv", self.credit_grants)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -682,6 +732,8 @@ def generate(
         "products": len(PRODUCTS),
         "grants": len(GRANTS),
         "negotiated_rates": len(catalog.negotiated_rates),
+        "asset_changes": len(catalog.asset_changes),
+        "credit_grants": len(catalog.credit_grants),
         "periods": [str(m) for m in months],
         "files": files,
         "events": events,
