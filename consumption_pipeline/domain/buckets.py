@@ -10,11 +10,12 @@ buckets a period needs are built: those valid during it, and those ending on its
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from consumption_pipeline.domain.calendar import add_months, month_index, month_start, period_bounds
-from consumption_pipeline.domain.catalog import Catalog
-from consumption_pipeline.domain.contracts import asset_ends, in_force
+from consumption_pipeline.domain.catalog import Catalog, among
+from consumption_pipeline.domain.contracts import Timeline
 from consumption_pipeline.domain.quantities import MICRO, from_micro
 
 BUCKET_COLUMNS = [
@@ -29,44 +30,47 @@ ORIGINS = ("grant", "commitment", "amendment", "credit", "rollover")
 def create_buckets(catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
     """The buckets of every asset and credit that matter to `period`, `granted` after proration."""
     start, end = period_bounds(period)
-    assets = _with_final_end(catalog)
+    timeline = Timeline(catalog.assets, catalog.changes) if len(catalog.changes) else None
+    assets = _with_final_end(catalog.assets, timeline)
     pairs = assets.merge(catalog.grants, on="product_id", suffixes=("_asset", ""))
     pairs = pairs[pairs["start_date"] < end]
-    one_time = _one_time(pairs[pairs["renewal_months"].eq(0)], catalog)
-    renewing = _renewing(
-        pairs[pairs["renewal_months"].gt(0)], month_index(pd.Series([start])).iloc[0], catalog
-    )
-    parts = [one_time, renewing, _amendments(pairs, catalog), _credits(catalog, assets)]
+    one_time = _one_time(pairs[pairs["renewal_months"].eq(0)], timeline, start, end)
+    renewing = _renewing(pairs[pairs["renewal_months"].gt(0)], timeline, start, end)
+    amendments = _amendments(pairs, catalog.changes, timeline) if timeline else pairs.iloc[0:0]
+    parts = [one_time, renewing, amendments, _credits(catalog.credits, assets)]
     buckets = pd.concat([p for p in parts if len(p)] or [one_time], ignore_index=True)
-    relevant = (buckets["valid_from"] < end) & (
-        buckets["valid_to"].isna() | (buckets["valid_to"] >= start)
-    )
-    buckets = buckets[
-        relevant & (buckets["valid_to"].isna() | (buckets["valid_to"] > buckets["valid_from"]))
-    ]
-    return _finish(buckets)
+    return _finish(buckets[_relevant(buckets, start, end)])
 
 
-def _with_final_end(catalog: Catalog) -> pd.DataFrame:
+def _relevant(buckets: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Valid during the period, or ending on its first day; and not empty in time."""
+    valid_to, valid_from = buckets["valid_to"], buckets["valid_from"]
+    return (valid_from < end) & (valid_to.isna() | ((valid_to >= start) & (valid_to > valid_from)))
+
+
+def _with_final_end(assets: pd.DataFrame, timeline: Timeline | None) -> pd.DataFrame:
     """The assets with their final end (`final_end`) and the cancellation that set it."""
-    assets = catalog.assets
-    if catalog.changes.empty:
+    if timeline is None:
         return assets.assign(final_end=assets["end_date"], cancelled_by=None)
-    ends = asset_ends(assets, catalog.changes)
-    return assets.assign(final_end=ends["end_date"].reindex(assets["asset_id"]).to_numpy(),
-                         cancelled_by=ends["change_id"].reindex(assets["asset_id"]).to_numpy())  # fmt: skip
+    ends = timeline.ends.reindex(assets["asset_id"])
+    return assets.assign(final_end=ends["end_date"].to_numpy(),
+                         cancelled_by=ends["change_id"].to_numpy())  # fmt: skip
 
 
-def _at_first_day(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """`full_granted` on the quantity in force on each bucket's first day, the asset's end as
-    known then (`known_end`) and the change behind them."""
-    if catalog.changes.empty:
-        quantity, known_end, change = pairs["quantity_asset"], pairs["end_date"], None
-    else:
-        state = in_force(catalog.assets, catalog.changes, pairs["asset_id"], pairs["valid_from"])
-        quantity, known_end, change = state["quantity"], state["end_date"], state["change_id"]
-    return pairs.assign(full_granted=_times(pairs["quantity"], quantity), known_end=known_end,
-                        change_id=change)  # fmt: skip
+def _at_first_day(pairs: pd.DataFrame, timeline: Timeline | None) -> pd.DataFrame:
+    """`full_granted` on the quantity in force on each bucket's first day (`granted_on`), the
+    asset's end as known then (`known_end`) and the change behind them."""
+    quantity = pairs["quantity_asset"].to_numpy("int64", copy=True)
+    known_end = pairs["end_date"].to_numpy("datetime64[s]", copy=True)
+    change = np.full(len(pairs), None, dtype=object)
+    changed = timeline.changed(pairs["asset_id"]) if timeline else np.zeros(len(pairs), bool)
+    if changed.any():  # only assets with changes need the timeline
+        state = timeline.in_force(pairs["asset_id"][changed], pairs["valid_from"][changed])
+        quantity[changed] = state["quantity"].to_numpy("int64")
+        known_end[changed] = state["end_date"].to_numpy("datetime64[s]")
+        change[changed] = state["change_id"].to_numpy(object)
+    return pairs.assign(full_granted=_times(pairs["quantity"], quantity), granted_on=quantity,
+                        known_end=known_end, change_id=change)  # fmt: skip
 
 
 def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
@@ -81,34 +85,41 @@ def _prorated(granted_micro: pd.Series, covered: pd.Series, full: pd.Series) -> 
     return granted_micro * covered.astype("object") // (full.astype("object") * MICRO) * MICRO
 
 
-def _one_time(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    out = _at_first_day(pairs.assign(valid_from=pairs["start_date"]), catalog)
-    out["valid_to"] = _cut(add_months(out["start_date"], out["validity_months"]), out["final_end"])
+def _one_time(pairs: pd.DataFrame, timeline: Timeline | None, start, end) -> pd.DataFrame:
+    out = pairs.assign(valid_from=pairs["start_date"], valid_to=_cut(
+        add_months(pairs["start_date"], pairs["validity_months"]), pairs["final_end"]))  # fmt: skip
+    out = _at_first_day(out[_relevant(out, start, end)], timeline)
     out["granted"] = out["full_granted"]
     out["rollover_months"] = out["validity_months"]
     out["bucket_id"] = _window_id(out)
     return out
 
 
-def _renewing(pairs: pd.DataFrame, period_month: int, catalog: Catalog) -> pd.DataFrame:
+def _renewing(pairs: pd.DataFrame, timeline: Timeline | None, start, end) -> pd.DataFrame:
     """The k-month window holding the period, and the one before it (it may end on day 1)."""
     k = pairs["renewal_months"]
     first_month = month_index(pairs["start_date"])
-    current = (period_month - first_month) // k
+    current = (month_index(pd.Series([start])).iloc[0] - first_month) // k
     windows = pd.concat([pairs.assign(window=current - 1), pairs.assign(window=current)])
     windows = windows[windows["window"] >= 0].reset_index(drop=True)
     window_start, window_end = _window_bounds(windows, windows["window"])
     windows["valid_from"] = window_start.where(
         window_start > windows["start_date"], windows["start_date"]
     )
-    windows = _at_first_day(windows, catalog)
+    windows["valid_to"] = _cut(window_end, windows["final_end"])
+    relevant = _relevant(windows, start, end)
+    windows, window_start, window_end = (
+        windows[relevant],
+        window_start[relevant],
+        window_end[relevant],
+    )
+    windows = _at_first_day(windows, timeline)
     # Granted on the end known on the first day; a later cancellation only cuts the bucket.
     covered = (_cut(window_end, windows["known_end"]) - windows["valid_from"]).dt.days
     full = (window_end - window_start).dt.days
     partial = windows["prorate"] & (covered < full)
     prorated = _prorated(windows["full_granted"], covered, full)
     windows["granted"] = prorated.where(partial, windows["full_granted"])
-    windows["valid_to"] = _cut(window_end, windows["final_end"])
     windows["rollover_months"] = windows["renewal_months"]
     windows["bucket_id"] = _window_id(windows)
     return windows
@@ -125,14 +136,14 @@ def _window_id(buckets: pd.DataFrame) -> pd.Series:
             + buckets["valid_from"].dt.strftime("%Y-%m-%d"))  # fmt: skip
 
 
-def _amendments(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+def _amendments(pairs: pd.DataFrame, changes: pd.DataFrame, timeline: Timeline) -> pd.DataFrame:
     """A quantity q raised on day D above L, the largest quantity the window (one-time grants:
     the grant) has been granted on so far, adds (q - L) × grant quantity for the rest of it,
     prorated (renewing grants) by one floor of the whole expression."""
-    ups = catalog.changes.loc[catalog.changes["quantity"].notna(),
-                              ["asset_id", "change_id", "effective_date", "quantity"]]  # fmt: skip
+    ups = changes.loc[changes["quantity"].notna(),
+                      ["asset_id", "change_id", "effective_date", "quantity"]]  # fmt: skip
     ups = ups.rename(columns={"quantity": "new_quantity", "change_id": "amending"})
-    rows = pairs.merge(ups, on="asset_id")
+    rows = pairs[among(pairs["asset_id"], ups["asset_id"])].merge(ups, on="asset_id")
     rows = rows[rows["effective_date"] > rows["start_date"]]  # on the start: its first quantity
     if rows.empty:
         return rows
@@ -147,20 +158,21 @@ def _amendments(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     )
     rows = rows[rows["valid_from"] < rows["effective_date"]]  # a window starting on D takes q
     window_start, window_end = window_start[rows.index], window_end[rows.index]
-    rows = _at_first_day(rows, catalog)
+    rows = _at_first_day(rows, timeline)
     rows = rows.sort_values(["asset_id", "grant_id", "window", "effective_date"])
     raised = rows.groupby(["asset_id", "grant_id", "window"])["new_quantity"].cummax()
     before = raised.groupby([rows["asset_id"], rows["grant_id"], rows["window"]]).shift()
-    granted_on = in_force(catalog.assets, catalog.changes, rows["asset_id"], rows["valid_from"])
-    largest = pd.concat([granted_on["quantity"], before], axis=1).max(axis=1)
-    rows["added"] = rows["new_quantity"].astype("object") - largest.astype("object")
+    # In exact integers: micro-units of quantities up to 10^12 pass float64's 2^53.
+    largest = np.maximum(rows["granted_on"].to_numpy("int64"),
+                         before.to_numpy("int64", na_value=-1))  # fmt: skip
+    rows["added"] = rows["new_quantity"].to_numpy("int64") - largest
     rows = rows[rows["added"] > 0].copy()
     if rows.empty:
         return rows
     window_start, window_end = window_start[rows.index], window_end[rows.index]
     renewing = rows["renewal_months"].gt(0)
     day = rows["effective_date"]
-    known_end = in_force(catalog.assets, catalog.changes, rows["asset_id"], day)["end_date"]
+    known_end = timeline.in_force(rows["asset_id"], day)["end_date"]
     covered = (_cut(window_end, known_end) - day).dt.days
     added = _times(rows["quantity"], rows["added"])
     full = (window_end - window_start).dt.days.where(renewing, 1)  # one-time: never prorated
@@ -176,9 +188,8 @@ def _amendments(pairs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     return rows
 
 
-def _credits(catalog: Catalog, assets: pd.DataFrame) -> pd.DataFrame:
+def _credits(credits: pd.DataFrame, assets: pd.DataFrame) -> pd.DataFrame:
     """One bucket per credit grant; an asset-bound one within its asset's dates."""
-    credits = catalog.credits
     if credits.empty:
         return credits
     asset = assets.set_index("asset_id").reindex(credits["asset_id"])
@@ -207,7 +218,7 @@ def cut_by_contract(buckets: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     by their asset's final end, their `granted` unchanged."""
     if catalog.changes.empty or buckets.empty or catalog.changes["end_date"].isna().all():
         return buckets
-    ends = asset_ends(catalog.assets, catalog.changes)["end_date"]
+    ends = Timeline(catalog.assets, catalog.changes).ends["end_date"]
     final = pd.Series(ends.reindex(buckets["asset_id"]).to_numpy(), index=buckets.index)
     final = final.where(final.notna(), pd.to_datetime(buckets["asset_end_date"]))
     valid_to = pd.to_datetime(buckets["valid_to"]).astype("datetime64[s]")
@@ -225,6 +236,9 @@ def _behind(buckets: pd.DataFrame) -> pd.Series:
     """The changes behind each bucket: the one in force on its first day (or that added it), and
     the cancellation that cut its end, if another."""
     first = buckets["change_id"].astype("str")
+    if buckets["cancelled_by"].isna().all():
+        return first
+    buckets = buckets[["valid_to", "final_end", "cancelled_by"]]
     cut = (
         buckets["cancelled_by"]
         .astype("str")

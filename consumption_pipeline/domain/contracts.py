@@ -8,7 +8,10 @@ what is in force on its first day; every bucket of an asset ends by the asset's 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Problem = tuple[object, str, str]  # (row label, column, what was expected)
 
@@ -103,28 +106,52 @@ def _states(assets: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     return states.drop_duplicates(["asset_id", "from"], keep="last").drop(columns="order")
 
 
-def in_force(
-    assets: pd.DataFrame, changes: pd.DataFrame, asset_ids: pd.Series, days: pd.Series
-) -> pd.DataFrame:
-    """The quantity (micro-units), end and latest change in force for each (asset, day), aligned
-    with `asset_ids`; a day before its asset's start gets the asset's own row."""
-    asks = pd.DataFrame({"asset_id": asset_ids.astype("str").to_numpy(), "on": days.to_numpy(),
-                         "row": range(len(asset_ids))})  # fmt: skip
-    states = _states(assets, changes).astype({"from": "datetime64[s]", "asset_id": "str"})
-    asks["asset_id"] = asks["asset_id"].astype("str")
-    found = pd.merge_asof(
-        asks.astype({"on": "datetime64[s]"}).sort_values("on"), states.sort_values("from"),
-        left_on="on", right_on="from", by="asset_id", direction="backward",
-    ).sort_values("row")  # fmt: skip
-    out = found[["quantity", "end_date", "change_id"]].set_axis(asset_ids.index)
-    return out.astype({"quantity": "object", "end_date": "datetime64[s]"})
+class Timeline:
+    """What is in force for each asset on any day: its quantity, its end and the latest change
+    behind them, and its final end. Assets without changes are looked up, not merged."""
+
+    def __init__(self, assets: pd.DataFrame, changes: pd.DataFrame):
+        self.own = assets.set_index("asset_id")[["quantity", "end_date"]]
+        changed = assets[assets["asset_id"].isin(changes["asset_id"])]
+        self.states = _states(changed, changes).astype({"from": "datetime64[s]", "asset_id": "str"})
+        last = self.states.drop_duplicates("asset_id", keep="last").set_index("asset_id")
+        cancelled = changes[changes["end_date"].notna()].sort_values(
+            "effective_date", kind="stable"
+        )
+        by = cancelled.drop_duplicates("asset_id", keep="last").set_index("asset_id")["change_id"]
+        ends = self.own["end_date"].astype("datetime64[s]").copy()
+        ends[last.index] = last["end_date"].astype("datetime64[s]")
+        self.ends = pd.DataFrame({"end_date": ends, "change_id": by.reindex(ends.index)})
+
+    def changed(self, asset_ids: pd.Series) -> np.ndarray:
+        """Which of `asset_ids` have changes (Arrow's is_in: no pandas hashing of every id)."""
+        found = pc.is_in(pa.array(asset_ids.astype("str"), pa.string(), from_pandas=True),
+                         value_set=pa.array(self.states["asset_id"].unique(), pa.string()))  # fmt: skip
+        return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+    def in_force(self, asset_ids: pd.Series, days: pd.Series) -> pd.DataFrame:
+        """Quantity (micro-units), end and latest change in force on each (asset, day), aligned
+        with `asset_ids`; a day before its asset's start gets the asset's own row."""
+        at = self.own.index.get_indexer(asset_ids)
+        quantity = self.own["quantity"].to_numpy("int64", na_value=0)[at]
+        end = self.own["end_date"].to_numpy("datetime64[s]")[at]
+        change = np.full(len(at), None, dtype=object)
+        changed = np.isin(at, self.own.index.get_indexer(self.states["asset_id"].unique()))
+        if changed.any():
+            asks = pd.DataFrame({"asset_id": asset_ids[changed].astype("str").to_numpy(),
+                                 "on": days[changed].astype("datetime64[s]").to_numpy(),
+                                 "row": range(int(changed.sum()))})  # fmt: skip
+            found = pd.merge_asof(
+                asks.sort_values("on"), self.states.sort_values("from"), left_on="on",
+                right_on="from", by="asset_id", direction="backward",
+            ).sort_values("row")  # fmt: skip
+            quantity[changed] = found["quantity"].to_numpy("int64")
+            end[changed] = found["end_date"].to_numpy("datetime64[s]")
+            change[changed] = found["change_id"].to_numpy(object)
+        return pd.DataFrame({"quantity": quantity, "end_date": end, "change_id": change},
+                            index=asset_ids.index)  # fmt: skip
 
 
 def asset_ends(assets: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     """Each asset's final end (NaT: never) and the cancellation that set it, by asset id."""
-    states = _states(assets, changes)
-    last = states.drop_duplicates("asset_id", keep="last").set_index("asset_id")
-    cancelled = changes[changes["end_date"].notna()].sort_values("effective_date")
-    by = cancelled.drop_duplicates("asset_id", keep="last").set_index("asset_id")["change_id"]
-    return pd.DataFrame({"end_date": last["end_date"].astype("datetime64[s]"),
-                         "change_id": by.reindex(last.index)})  # fmt: skip
+    return Timeline(assets, changes).ends

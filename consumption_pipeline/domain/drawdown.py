@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from consumption_pipeline.domain.buckets import BUCKET_COLUMNS, cut_by_contract
 from consumption_pipeline.domain.calendar import add_months, period_bounds
@@ -27,6 +28,9 @@ LEDGER_COLUMNS = [
     "opening_balance", "closing_balance", "summary_id", "related_bucket_id",
 ]  # fmt: skip
 FLOWS = ["opening", "credited", "debited", "expired", "rolled_over"]
+# Bucket columns that only describe a bucket: kept aside during the walk (a narrower state is
+# cheaper to grow every day) and given back to rollover buckets from the bucket they descend from.
+DESCRIPTIVE = ["grant_type", "commitment_rate", "change_id", "credit_id", "reason"]
 EXPIRING_FIRST, GRANTED_FIRST, GRANTED_LAST = 0, 1, 2  # bucket orders (DOMAIN.md) as codes
 
 
@@ -49,7 +53,8 @@ def draw_down(
     end by their asset's end as the contract now stands."""
     start, end = period_bounds(period)
     carried = cut_by_contract(carried, catalog)
-    drawing, state, order = _in_draw_order(rated, _initial_state(buckets, carried, start), catalog)
+    state, described = _initial_state(buckets, carried, start)
+    drawing, state, order = _in_draw_order(rated, state, catalog)
     book = _Book(state, start, rated["summary_id"].array.take(order))
     by_day = dict(list(drawing.groupby("window_date")))
     # Only days on which something happens are visited: a bucket opens or ends, or usage is drawn.
@@ -63,29 +68,100 @@ def draw_down(
     seq = np.empty(len(order), "int64")
     seq[order] = np.arange(len(order))
     debited_micro = book.debited[seq]
-    committed = book.committed[seq]
+    overage_micro = to_micro(rated["drawdown_quantity"]).to_numpy() - debited_micro
     usage = rated.assign(  # the rated columns are shared, not copied
-        debited=from_micro(debited_micro),
-        overage=from_micro(to_micro(rated["drawdown_quantity"]) - debited_micro),
-        commitment_bucket_id=book.state["bucket_id"].array.take(committed, allow_fill=True),
+        debited=from_micro(debited_micro), overage=from_micro(pd.Series(overage_micro)).to_numpy()
     )
-    if (committed >= 0).any():
-        policy = book.state["commitment_rate"].array.take(committed, allow_fill=True)
-        asset = book.state["asset_id"].array.take(committed, allow_fill=True)
-        usage = lowest_commitment_rates(usage, pd.Series(asset, index=usage.index).where(
-            pd.Series(policy, index=usage.index).eq("lowest")), catalog)  # fmt: skip
-    return Drawdown(usage, book.ledger(period), book.balances(end), book.rollover_buckets())
+    usage = _commitment_rates(usage, book.state, described, drawing, seq, overage_micro > 0,
+                              catalog)  # fmt: skip
+    return Drawdown(
+        usage, book.ledger(period), book.balances(end), book.rollover_buckets(described)
+    )
+
+
+def _described(state: pd.DataFrame, described: pd.DataFrame) -> pd.DataFrame:
+    """The DESCRIPTIVE columns of each bucket of `state`; a rollover bucket made in this period
+    has those of the bucket it descends from (its `root` row)."""
+    return described.iloc[state["root"].to_numpy()].set_axis(state.index)
+
+
+def _commitment_rates(
+    usage: pd.DataFrame, state: pd.DataFrame, described: pd.DataFrame, drawing: pd.DataFrame,
+    seq: np.ndarray, owing: np.ndarray, catalog: Catalog,
+) -> pd.DataFrame:  # fmt: skip
+    """`commitment_bucket_id`: for each summary with overage, the first commitment bucket (in
+    its draw order) that was eligible on its date, open whatever its balance; and the rate its
+    grant's policy chooses. A bucket is open on a day from `open_on` until its `valid_to`."""
+    committed = np.full(len(usage), -1)  # per summary: the state row of its commitment bucket
+    commits = np.flatnonzero(state["is_commit"].to_numpy(bool))
+    rows = np.flatnonzero(owing)
+    if not len(commits) or not len(rows):
+        return _with_commitments(usage, state, committed)
+    # Each owing summary meets the commitment buckets of its pool, found by bisection.
+    d = {c: drawing[c].to_numpy()[seq[rows]] for c in ("pool", "asset_code", "bucket_order")}
+    d["day"] = drawing["window_date"].to_numpy()[seq[rows]].astype("datetime64[D]").astype("int64")
+    pools = state["pool"].to_numpy()[commits]
+    by_pool = np.argsort(pools, kind="stable")
+    commits, pools = commits[by_pool], pools[by_pool]
+    first = np.searchsorted(pools, d["pool"], "left")
+    count = np.searchsorted(pools, d["pool"], "right") - first
+    pair = np.repeat(np.arange(len(rows)), count)
+    pos = commits[
+        np.repeat(first, count) + np.arange(len(pair)) - np.repeat(count.cumsum() - count, count)
+    ]
+    day = d["day"][pair]
+    eligible = (_day_number(state["open_on"].iloc[pos]) <= day) & (
+        day < state["to_day"].to_numpy()[pos]) & (
+        state["binding"].eq("account").to_numpy()[pos]
+        | (state["asset_code"].to_numpy()[pos] == d["asset_code"][pair])
+    )  # fmt: skip
+    pair, pos = pair[eligible], pos[eligible]
+    if not len(pair):
+        return _with_commitments(usage, state, committed)
+    at = rows[pair]
+    order = np.lexsort((*_bucket_keys(state, pos, d["bucket_order"][pair]), at))
+    at, pos = at[order], pos[order]
+    first = np.r_[True, at[1:] != at[:-1]]
+    at, pos = at[first], pos[first]
+    committed[at] = pos
+    usage = _with_commitments(usage, state, committed)
+    chosen, back = np.unique(pos, return_inverse=True)  # few buckets decide many summaries
+    lowest = _described(state.iloc[chosen], described)["commitment_rate"].eq("lowest").to_numpy()
+    lowest = lowest[back]
+    if not lowest.any():
+        return usage
+    asset = pd.Series(state["asset_id"].to_numpy()[pos][lowest], index=usage.index[at[lowest]])
+    return lowest_commitment_rates(usage, asset, catalog)
+
+
+def _with_commitments(usage: pd.DataFrame, state: pd.DataFrame, committed: np.ndarray):
+    """`commitment_bucket_id` from each summary's state row (-1: none), taken in Arrow."""
+    ids = pa.array(state["bucket_id"].to_numpy(object), pa.large_string())
+    taken = ids.take(pa.array(committed, mask=committed < 0))
+    return usage.assign(commitment_bucket_id=pd.Series(taken, index=usage.index, dtype="str"))
 
 
 def _initial_state(
     buckets: pd.DataFrame, carried: pd.DataFrame, start: pd.Timestamp
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The walk's bucket state, and the DESCRIPTIVE columns of its buckets (with bucket_id)."""
     carried = carried.reindex(columns=[*BUCKET_COLUMNS, "closing"]).assign(is_carried=True)
     fresh = buckets[~among(buckets["bucket_id"], carried["bucket_id"])].assign(is_carried=False)
-    state = _typed(pd.concat([carried, fresh], ignore_index=True))
+    both = pd.concat([carried, fresh], ignore_index=True)
+    described = both[DESCRIPTIVE]
+    state = _typed(both.drop(columns=DESCRIPTIVE))
+    # Buckets of a warehouse written before commitments existed: plain grants.
+    state["is_commit"] = described["grant_type"].eq("commit").to_numpy()
     state["is_carried"] = state["is_carried"].astype(bool)
     # With no history a bucket ending on day 1 is left alone: no rollover is reconstructed.
-    state = state[state["is_carried"] | state["valid_to"].isna() | (state["valid_to"] > start)]
+    kept = state["is_carried"] | state["valid_to"].isna() | (state["valid_to"] > start)
+    state, described = state[kept].reset_index(drop=True), described[kept].reset_index(drop=True)
+    state["root"] = np.arange(len(state))  # the row of `described` (rollover buckets: inherited)
+    # Day numbers of the validity, compared every day by the draw order.
+    state["from_day"], state["to_day"] = (
+        _day_number(state["valid_from"]),
+        _day_number(state["valid_to"]),
+    )
     state["balance"] = to_micro(state["closing"].fillna(0)).astype("int64")
     state["granted_micro"] = to_micro(state["granted"]).astype("int64")
     state["is_open"], state["is_closed"] = state["is_carried"], False
@@ -94,7 +170,7 @@ def _initial_state(
         state[flow] = 0
     state["opening"] = state["balance"]
     state["asset_key"] = state["asset_id"].fillna("")
-    return state.drop(columns=["closing"])
+    return state.drop(columns=["closing"]), described
 
 
 def _typed(buckets: pd.DataFrame) -> pd.DataFrame:
@@ -104,8 +180,6 @@ def _typed(buckets: pd.DataFrame) -> pd.DataFrame:
         out[column] = pd.to_datetime(out[column]).astype("datetime64[s]")
     for column in ["priority", "rollover_generation", "max_rollovers"]:
         out[column] = out[column].astype("int64")
-    # Buckets of a warehouse written before commitments existed: plain grants.
-    out["grant_type"] = out["grant_type"].astype("str").fillna("grant")
     for column in ["granted", "rollover_cap", "closing"]:
         if column in out:
             out[column] = out[column].astype("float64")
@@ -176,6 +250,18 @@ def _day_number(dates: pd.Series) -> np.ndarray:
     return np.where(dates.isna().to_numpy(), NEVER, days)
 
 
+def _bucket_keys(st: pd.DataFrame, pos: np.ndarray, bucket_order: np.ndarray) -> tuple:
+    """The lexsort keys (last = first) of the bucket order for a summary: priority, commitment
+    buckets first, its drawdown order, rollover before fresh, bucket id."""
+    starts, ends = st["from_day"].to_numpy()[pos], st["to_day"].to_numpy()[pos]
+    order_key = np.select([bucket_order == EXPIRING_FIRST, bucket_order == GRANTED_FIRST],
+                          [ends, starts], -starts)  # fmt: skip
+    fresh = st["rollover_generation"].to_numpy()[pos] == 0
+    # Priority, then commitment buckets first, as one key.
+    priority = st["priority"].to_numpy()[pos] * 2 + ~st["is_commit"].to_numpy(bool)[pos]
+    return st["bucket_seq"].to_numpy()[pos], fresh, order_key, priority
+
+
 def _ranked(state: pd.DataFrame) -> pd.DataFrame:
     """The buckets with their place in bucket id order (the last tie-break of the draw order),
     ranked once rather than on every day."""
@@ -197,8 +283,6 @@ class _Book:
         self.entries: list[pd.DataFrame] = []
         self.summary_ids = summary_ids  # by draw order
         self.debited = np.zeros(len(summary_ids), "int64")  # micro-units per summary
-        # The state row of the first commitment bucket eligible for each summary, -1 if none.
-        self.committed = np.full(len(summary_ids), -1, "int64")
 
     def _log(self, rows, day, entry_type: str, quantity, opening, closing, summary=-1,
              related=-1) -> None:  # fmt: skip
@@ -262,9 +346,14 @@ class _Book:
         children["parent_bucket_id"] = parents["bucket_id"]
         children["rollover_generation"] = parents["rollover_generation"] + 1
         children["valid_from"] = day
+        day_of = pd.Series(day, index=parents.index)
         ends = add_months(pd.Series(day, index=parents.index), parents["rollover_months"])
         cut = parents["asset_end_date"].notna() & (parents["asset_end_date"] < ends)
         children["valid_to"] = ends.where(~cut, parents["asset_end_date"])
+        children["from_day"], children["to_day"] = (
+            _day_number(day_of),
+            _day_number(children["valid_to"]),
+        )
         children["granted_micro"] = moved.astype("int64")
         children["granted"] = from_micro(children["granted_micro"])
         children["balance"] = children["granted_micro"]
@@ -280,11 +369,6 @@ class _Book:
         only their balances change between ranks."""
         m = self._candidates(day_summaries)
         if m is None:
-            return
-        first = np.unique(m["seq"][m["commit"]], return_index=True)[1]
-        self.committed[m["seq"][m["commit"]][first]] = m["pos"][m["commit"]][first]
-        m = {k: v[m["live"]] for k, v in m.items()}
-        if not len(m["pos"]):
             return
         st = self.state
         balance, pos = st["balance"].to_numpy(copy=True), m["pos"]
@@ -307,13 +391,10 @@ class _Book:
     def _candidates(self, day_summaries: pd.DataFrame) -> dict[str, np.ndarray] | None:
         """Every (summary, eligible open bucket) pair of the day, in draw order: by rank, then
         per summary by priority, commitment buckets first, the drawdown order, rollover before
-        fresh, bucket id. Buckets with a balance are `live`; empty commitment buckets are paired
-        too, since being eligible at all decides a summary's commitment rate."""
+        fresh, bucket id."""
         st = self.state
         wanted = day_summaries[day_summaries["need"].to_numpy() > 0]
-        commit = st["grant_type"].eq("commit").to_numpy()
-        live = np.flatnonzero(st["is_open"].to_numpy(bool) & ((st["balance"].to_numpy() > 0)
-                                                              | commit))  # fmt: skip
+        live = np.flatnonzero(st["is_open"].to_numpy(bool) & (st["balance"].to_numpy() > 0))
         if not len(live) or not len(wanted):
             return None
         # Join on the pool: each summary meets the live buckets of its pool, found by bisection.
@@ -332,19 +413,11 @@ class _Book:
         row, pos = row[eligible], pos[eligible]
         if not len(row):
             return None
-        starts, ends = _day_number(st["valid_from"])[pos], _day_number(st["valid_to"])[pos]
-        bucket_order = wanted["bucket_order"].to_numpy()[row]
-        order_key = np.select([bucket_order == EXPIRING_FIRST, bucket_order == GRANTED_FIRST],
-                              [ends, starts], -starts)  # fmt: skip
-        fresh = st["rollover_generation"].to_numpy()[pos] == 0
         rank, seq = wanted["rank"].to_numpy()[row], wanted["seq"].to_numpy()[row]
-        keys = (st["bucket_seq"].to_numpy()[pos], fresh, order_key, ~commit[pos],
-                st["priority"].to_numpy()[pos], seq, rank)  # fmt: skip
-        order = np.lexsort(keys)
-        pos = pos[order]
-        return {"pos": pos, "need": wanted["need"].to_numpy()[row][order], "rank": rank[order],
-                "seq": seq[order], "commit": commit[pos],
-                "live": st["balance"].to_numpy()[pos] > 0}  # fmt: skip
+        order = np.lexsort((*_bucket_keys(st, pos, wanted["bucket_order"].to_numpy()[row]), seq,
+                            rank))  # fmt: skip
+        return {"pos": pos[order], "need": wanted["need"].to_numpy()[row][order],
+                "rank": rank[order], "seq": seq[order]}  # fmt: skip
 
     def next_change(self, day: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
         """The first day after `day` on which a bucket opens or ends, else `end`."""
@@ -380,6 +453,7 @@ class _Book:
         out["is_open"] = st["is_open"].astype(bool)
         return out.sort_values("bucket_id", ignore_index=True)
 
-    def rollover_buckets(self) -> pd.DataFrame:
+    def rollover_buckets(self, described: pd.DataFrame) -> pd.DataFrame:
         rows = self.state[self.state["origin"].eq("rollover")]
-        return _typed(rows[BUCKET_COLUMNS]).sort_values("bucket_id", ignore_index=True)
+        rows = _typed(pd.concat([rows, _described(rows, described)], axis=1)[BUCKET_COLUMNS])
+        return rows.sort_values("bucket_id", ignore_index=True)

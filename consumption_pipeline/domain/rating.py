@@ -374,11 +374,11 @@ def _finish(s: pd.DataFrame, ids: _Ids) -> pd.DataFrame:
 def lowest_commitment_rates(
     usage: pd.DataFrame, commitment_asset: pd.Series, catalog: Catalog
 ) -> pd.DataFrame:
-    """Summaries whose deciding commitment has the `lowest` rate policy (`commitment_asset` set:
-    the commitment's asset) are priced at that asset's own negotiated rate in effect on the
-    window's date, at level `commitment`; without such a rate, as resolved before."""
-    wanted = usage.loc[commitment_asset.notna(), ["drawdown_resource_id", "currency",
-                                                  "window_date"]]  # fmt: skip
+    """Summaries whose deciding commitment has the `lowest` rate policy (`commitment_asset`: the
+    commitment's asset, by summary index) are priced at that asset's own negotiated rate in
+    effect on the window's date, at level `commitment`; without such a rate, as resolved
+    before."""
+    wanted = usage.loc[commitment_asset.index, ["drawdown_resource_id", "currency", "window_date"]]
     rates = catalog.rates[catalog.rates["level"].eq("asset")].drop_duplicates(
         ["asset_id", "usage_resource_id", "currency", "effective_from"]
     )
@@ -394,9 +394,9 @@ def lowest_commitment_rates(
     best = pairs[live].sort_values(["row", "effective_from"]).drop_duplicates("row", keep="last")
     if best.empty:
         return usage
-    out = usage.copy()
-    rows = best["row"].to_numpy()
-    out.loc[rows, "rate_source"] = "commitment"
-    out.loc[rows, "rate_asset_id"] = best["asset_id"].to_numpy()
-    out.loc[rows, "rate_effective_from"] = best["effective_from"].to_numpy()
-    return out
+    rows = usage.index.get_indexer(best["row"])
+    columns = {c: usage[c].copy() for c in ("rate_source", "rate_asset_id", "rate_effective_from")}
+    columns["rate_source"].iloc[rows] = "commitment"
+    columns["rate_asset_id"].iloc[rows] = best["asset_id"].to_numpy()
+    columns["rate_effective_from"].iloc[rows] = best["effective_from"].to_numpy()
+    return usage.assign(**columns)  # the other columns are shared, not copied

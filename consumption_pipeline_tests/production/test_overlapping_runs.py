@@ -235,3 +235,24 @@ def test_a_read_only_warehouse_is_named_when_a_stage_would_write_it(tmp_path: Pa
             store.replace_period(OCT, {"ingest_reconciliation": pd.DataFrame({"events_read": [1]})})
         assert str(refused.value) == f"warehouse {shown}: replacing period 2026-10: {reason}"
         store.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_older_warehouse_gains_the_newer_columns_and_keeps_its_rows(tmp_path: Path, backend):
+    with fresh_warehouse(backend, tmp_path) as url:
+        lake = str(tmp_path / "lake")
+        store = Warehouse(url, lake)
+        with store.engine.begin() as conn:  # as a warehouse from before contracts could change
+            conn.exec_driver_sql("DROP TABLE entitlement_buckets")
+            conn.exec_driver_sql("CREATE TABLE entitlement_buckets (period DATE, bucket_id TEXT, "
+                                 "origin TEXT, granted NUMERIC(28, 6))")  # fmt: skip
+            conn.execute(sa.text("INSERT INTO entitlement_buckets VALUES (:p, 'b1', 'grant', 5)"),
+                         {"p": pd.Timestamp(OCT).date()})  # fmt: skip
+        store.engine.dispose()
+        again = Warehouse(url, lake)
+        columns = {c["name"] for c in sa.inspect(again.engine).get_columns("entitlement_buckets")}
+        assert {"grant_type", "commitment_rate", "change_id", "credit_id", "reason"} <= columns
+        old = again.read_period("entitlement_buckets", OCT)
+        assert old[["bucket_id", "origin", "granted"]].values.tolist() == [["b1", "grant", 5.0]]
+        assert old["grant_type"].isna().all()
+        again.engine.dispose()
