@@ -73,16 +73,29 @@ def _at_first_day(pairs: pd.DataFrame, timeline: Timeline | None) -> pd.DataFram
                         known_end=known_end, change_id=change)  # fmt: skip
 
 
-def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
-    """grant.quantity × asset.quantity in micro-units, rounded half-up to 6 decimals.
+_SAFE = 2**62  # products below this fit int64 exactly
 
-    Object columns hold Python integers, so the product is exact (int64 could overflow)."""
-    return (grant_micro.astype("object") * asset_micro.astype("object") + MICRO // 2) // MICRO
+
+def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
+    """grant.quantity × asset.quantity in micro-units, rounded half-up to 6 decimals, exactly:
+    in int64 where the product cannot overflow, else in Python integers (object columns)."""
+    g, a = np.asarray(grant_micro, dtype="int64"), np.asarray(asset_micro, dtype="int64")
+    if not len(g) or float(g.max()) * float(a.max()) < _SAFE:
+        out = (g * a + MICRO // 2) // MICRO
+    else:
+        out = ((g.astype(object) * a.astype(object) + MICRO // 2) // MICRO).astype(object)
+    return pd.Series(out, index=grant_micro.index)
 
 
 def _prorated(granted_micro: pd.Series, covered: pd.Series, full: pd.Series) -> pd.Series:
     """floor(granted × days covered / days of the full window), in whole units (micro-units)."""
-    return granted_micro * covered.astype("object") // (full.astype("object") * MICRO) * MICRO
+    g, c = np.asarray(granted_micro, dtype=object), np.asarray(covered, dtype="int64")
+    f = np.asarray(full, dtype="int64")
+    if not len(g) or float(max(g)) * float(c.max()) < _SAFE:
+        g = g.astype("int64")
+        return pd.Series(g * c // (f * MICRO) * MICRO, index=granted_micro.index)
+    return pd.Series(g * c.astype(object) // (f.astype(object) * MICRO) * MICRO,
+                     index=granted_micro.index)  # fmt: skip
 
 
 def _one_time(pairs: pd.DataFrame, timeline: Timeline | None, start, end) -> pd.DataFrame:
