@@ -1,4 +1,4 @@
-"""The one `Definitions` object of the code location: the lifecycle of DOMAIN.md as assets."""
+"""The one `Definitions` object of the code location: the lifecycle of docs/rules.md as assets."""
 
 from __future__ import annotations
 

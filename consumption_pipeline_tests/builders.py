@@ -25,7 +25,7 @@ def catalog(**files: list[dict]) -> Catalog:
 
 
 def acme_catalog() -> Catalog:
-    """DOMAIN.md's worked example: ACME, PRO (1,000 credits monthly, rollover capped 200,
+    """the worked example of docs/rules.md: ACME, PRO (1,000 credits monthly, rollover capped 200,
     account-bound) from 2026-09-01 and PACK (500 credits once, 2 months) from 2026-10-10."""
     return catalog(
         accounts=[{"account_id": "ACME", "account_name": "Acme", "currency": "USD"}],

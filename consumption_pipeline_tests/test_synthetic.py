@@ -1,4 +1,4 @@
-"""The seeded generator and the shipped sample follow DOMAIN.md "Inputs (the source directory)"."""
+"""The seeded generator and the shipped sample follow docs/rules.md "Inputs"."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from consumption_pipeline.cli import synthetic
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
-# The required columns of every catalog file (DOMAIN.md, "Inputs").
+# The required columns of every catalog file (docs/rules.md, "Inputs").
 PRICE_COLUMNS = ["usage_resource_id", "currency", "pricing_model", "unit_price", "effective_from"]
 REQUIRED = {
     "accounts.csv": ["account_id", "account_name", "currency"],

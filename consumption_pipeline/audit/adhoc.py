@@ -10,7 +10,7 @@ span, across periods, cut by day, week (ISO, from Monday) or month, the summary 
 - the forecast of the open buckets and of the overage, and the trace of each invoice line the
   range touches.
 
-Rules where DOMAIN.md is silent: the range is inclusive of both dates. A usage summary counts on
+Rules where docs/rules.md is silent: the range is inclusive of both dates. A usage summary counts on
 its window's date (a monthly window on its period's last day). A resource filter matches a usage
 summary by its usage resource or its billed (drawdown) resource, and a bucket by the billed
 resource. Amounts are set per period on priced parts (tiers count the period's whole overage), so

@@ -1,6 +1,6 @@
 """Exhaustion forecast: when each open bucket runs out, and the overage still to come in a period.
 
-Stated first, as account executives read it (DOMAIN.md is silent on forecasting):
+Stated first, as account executives read it (docs/rules.md is silent on forecasting):
 
 - The forecast is made **as of** a date D: everything dated before D has happened, nothing from D
   on. A bucket is open on D when it started before D and ends after D.
@@ -11,7 +11,7 @@ Stated first, as account executives read it (DOMAIN.md is silent on forecasting)
   (`expires_first`); a bucket that never expires and has no burn, or would last more than 100
   years at its burn, is `no_burn`; an empty one is `empty`, dated on the day its balance reached
   zero.
-- The **projected overage** for the rest of the period [D, period end) replays DOMAIN.md's
+- The **projected overage** for the rest of the period [D, period end) replays docs/rules.md's
   drawdown over the projected demand: each (account, asset, resource) draws every remaining day
   the average drawdown quantity of its daily windows in the trailing window; a monthly window is
   projected at its value so far (a `sum` scaled to the whole period, a `peak` as is). The replay

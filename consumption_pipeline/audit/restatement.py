@@ -1,4 +1,4 @@
-"""Restatements (DOMAIN.md "Late usage and restatements"): a closed period recomputed.
+"""Restatements (docs/rules.md "Late usage and restatements"): a closed period recomputed.
 
 A closed period's exported lines are never changed. When the period is recomputed (late events, a
 corrected catalog), its new liable summaries are compared with what was billed for it: the lines
@@ -7,7 +7,7 @@ line, kept with the reason (which inputs changed since the period was billed) an
 caused it (added, changed or removed since then), and is booked as an adjustment line into the
 liable (and ratable) summaries of the next period that is still open.
 
-Rules where DOMAIN.md is silent:
+Rules where docs/rules.md is silent:
 
 - What a period was billed on (its accepted events and input fingerprints) is recorded while it is
   due to close and not closed yet, so at its close run; a restatement then moves that record to

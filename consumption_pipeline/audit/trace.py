@@ -1,4 +1,4 @@
-"""Trace of an invoice line (DOMAIN.md "Outputs"): from a liable summary back to its sources.
+"""Trace of an invoice line (docs/rules.md "Outputs"): from a liable summary back to its sources.
 
 For one liable line (period, account, asset or none, billed resource) the trace gathers the
 ratable parts and the rates that priced them, the usage summaries behind it, the ledger debits and
@@ -148,7 +148,7 @@ def _not_found(key: LineKey, liable: pd.DataFrame, adjustments: pd.DataFrame) ->
 
 
 def summary_ids_of_events(events: pd.DataFrame, summaries: pd.DataFrame, period: str) -> pd.Series:
-    """The summary each event was aggregated into (DOMAIN.md stage 3): its account, asset or
+    """The summary each event was aggregated into (docs/rules.md stage 3): its account, asset or
     none, resource, and window (its usage date, or the period for a monthly resource)."""
     monthly = summaries.loc[summaries["aggregation_period"].eq("monthly"), "usage_resource_id"]
     window = events["usage_date"].where(

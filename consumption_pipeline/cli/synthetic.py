@@ -1,4 +1,4 @@
-"""Seeded generator of source directories (DOMAIN.md "Inputs (the source directory)") at any size.
+"""Seeded generator of source directories (docs/rules.md "Inputs") at any size.
 
 `generate` writes the catalog CSVs and the usage files of a realistic deployment: a fixed set of
 resources (one token, two resources converted into it, a peak one, one whose overage is not

@@ -1,4 +1,4 @@
-"""Closing a billing period (DOMAIN.md "Time"): when a period closes (dates.py), the export of its
+"""Closing a billing period (docs/rules.md "Time"): when a period closes (dates.py), the export of its
 final liable summaries to the billing outbox (outbox.py), the register of closed periods
 (register.py) and the close itself (close.py).
 

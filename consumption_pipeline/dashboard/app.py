@@ -1,4 +1,4 @@
-"""The unified usage dashboard: server-rendered pages over the warehouse of DOMAIN.md "Outputs",
+"""The unified usage dashboard: server-rendered pages over the warehouse of docs/rules.md "Outputs",
 one per account and one per asset, reachable from a searchable index. Read only.
 
 Routes: ``/`` (index, ``?q=`` searches, ``?period=YYYY-MM`` chooses the period),

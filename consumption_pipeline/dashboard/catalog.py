@@ -1,4 +1,4 @@
-"""The catalog of DOMAIN.md "Inputs" as the dashboard shows it: names, units, grant policies and
+"""The catalog of docs/rules.md "Inputs" as the dashboard shows it: names, units, grant policies and
 rate rows, read from the source directory (never written) and read again when a file changes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The asset checks that guard a billing period (DOMAIN.md "Conservation laws"), as the Dagster
+"""The asset checks that guard a billing period (docs/rules.md "Conservation laws"), as the Dagster
 instance recorded them: the latest evaluation of each check of the code location for one
 partition. Read only; an instance that is absent or holds no evaluation shows none.
 """

@@ -1,4 +1,4 @@
-"""What the dashboard pages show, read from the warehouse of DOMAIN.md "Outputs" (and names,
+"""What the dashboard pages show, read from the warehouse of docs/rules.md "Outputs" (and names,
 units and policies from the catalog): one function per section, for an account or for one asset.
 
 Quantities and money stay `Decimal` from the warehouse to the page, so a balance or a total on a
@@ -25,7 +25,7 @@ HISTORY_PERIODS = 6  # periods shown in the usage chart and the invoice list
 FORECAST_TABLE = "bucket_forecasts"
 RATE_SOURCES = {"asset": "asset-negotiated", "account": "account-negotiated",
                 "price_book": "price book", "commitment": "commitment rate"}  # fmt: skip
-# Ledger entry types (DOMAIN.md "Outputs"), with the sign they move a balance by.
+# Ledger entry types (docs/rules.md "Outputs"), with the sign they move a balance by.
 ENTRY_SIGNS = {"credit": 1, "debit": -1, "expired": -1, "rollover_out": -1}
 
 
@@ -593,7 +593,7 @@ def invoices(
 
 @dataclass(frozen=True)
 class Law:
-    """One conservation law of DOMAIN.md, verified here on the warehouse rows."""
+    """One conservation law of docs/rules.md, verified here on the warehouse rows."""
 
     rule: str
     checked: int  # rows the law was verified on

@@ -1,5 +1,5 @@
 """Readable numbers for the dashboard: thousands separators, units, money in the currency's
-minor unit (DOMAIN.md stage 5, "Money"), exact decimals (no float on the way to the page)."""
+minor unit (docs/rules.md stage 5, "Money"), exact decimals (no float on the way to the page)."""
 
 from __future__ import annotations
 

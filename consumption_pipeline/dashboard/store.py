@@ -1,4 +1,4 @@
-"""Read-only access to the warehouse tables of DOMAIN.md "Outputs", for the dashboard.
+"""Read-only access to the warehouse tables of docs/rules.md "Outputs", for the dashboard.
 
 The dashboard never writes the warehouse: a SQLite file is opened with ``mode=ro`` (and
 ``query_only``) and no file is created beside it (_SqliteFiles), a PostgreSQL session is
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from consumption_pipeline.storage.tables import TABLES
 from consumption_pipeline.storage.warehouse import parse_url
 
-# The tables the dashboard reads: the lifecycle's outputs in SQL (DOMAIN.md "Outputs"; the
+# The tables the dashboard reads: the lifecycle's outputs in SQL (docs/rules.md "Outputs"; the
 # event-level tables are in the lake, and the summaries carry what the dashboard shows of them).
 READ_TABLES = (
     "quarantined_events", "ingest_reconciliation", "entitlement_buckets", "usage_summaries",

@@ -1,6 +1,6 @@
 """Charts drawn on the server as inline SVG: no script, no network, readable in any browser.
 
-One chart shows one usage resource's consumption per window over a span of days (DOMAIN.md
+One chart shows one usage resource's consumption per window over a span of days (docs/rules.md
 stage 3: a daily window's date is its day, a monthly window's date is the period's last day),
 each bar split into the part the buckets covered and the overage.
 """

@@ -1,4 +1,4 @@
-"""Closing a billing period in Dagster (DOMAIN.md "Time"): the `billing_export` asset, which writes
+"""Closing a billing period in Dagster (docs/rules.md "Time"): the `billing_export` asset, which writes
 a closed period's final liable summaries to the outbox once (closing/outbox.py), and
 the `period_close_job`, which materializes the five stages for the last time and then exports.
 

@@ -16,7 +16,7 @@ from consumption_pipeline.storage.warehouse import Warehouse
 
 
 class SourceDirectory(dg.ConfigurableResource):
-    """The source directory of DOMAIN.md "Inputs" and the billing clock."""
+    """The source directory of docs/rules.md "Inputs" and the billing clock."""
 
     path: str
     billing_timezone: str = "UTC"

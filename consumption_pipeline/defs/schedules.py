@@ -1,4 +1,4 @@
-"""The standard flows on the billing calendar (DOMAIN.md "Time"), as Dagster schedules:
+"""The standard flows on the billing calendar (docs/rules.md "Time"), as Dagster schedules:
 
 - `refresh_open_periods`, every day at 02:00 in the billing time zone, materializes the open
   periods (today's, and the previous one during its grace days), oldest first, so that their

@@ -1,4 +1,4 @@
-"""The new-usage sensor (DOMAIN.md "Inputs" and "Late usage and restatements"): when event files
+"""The new-usage sensor (docs/rules.md "Inputs" and "Late usage and restatements"): when event files
 arrive in the usage landing folder (or change, or leave it), or a catalog file changes, refresh
 the open periods they touch.
 
@@ -16,7 +16,7 @@ opening balances are the previous period's closing balances.
 Events of a period that is no longer open are never billed silently. A closed period's export is
 never changed: the sensor requests the billing job for that period and every later period no
 longer open, oldest first, each of which books the difference from what was billed as a
-restatement (DOMAIN.md), then for every open period. A period past its grace period but not closed
+restatement (docs/rules.md), then for every open period. A period past its grace period but not closed
 yet is billed by its close run, and a period before the first one this deployment processed is
 billed only if someone backfills it. Each case is reported, as a warning in the tick's log and as
 an observation of `usage_files` with the period, its status, the files and the event counts.

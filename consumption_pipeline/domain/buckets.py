@@ -1,4 +1,4 @@
-"""Stage 2 of DOMAIN.md: entitlement buckets from assetized products, as the contract stands.
+"""Stage 2 of docs/rules.md: entitlement buckets from assetized products, as the contract stands.
 
 Every (asset, grant of its product) pair yields one bucket (one-time grants) or month-aligned
 k-month buckets (renewing grants), granted on the asset's quantity in force on the bucket's

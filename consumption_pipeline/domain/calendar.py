@@ -1,4 +1,4 @@
-"""Calendar arithmetic of DOMAIN.md "Time": month indices and month addition with clamping."""
+"""Calendar arithmetic of docs/rules.md "Time": month indices and month addition with clamping."""
 
 from __future__ import annotations
 

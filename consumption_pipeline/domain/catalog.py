@@ -1,4 +1,4 @@
-"""The catalog of DOMAIN.md "Inputs": validated, typed, with the documented defaults applied.
+"""The catalog of docs/rules.md "Inputs": validated, typed, with the documented defaults applied.
 
 Input frames hold the CSV cells as text (one frame per file, header names as columns).
 A bad cell stops everything with a `CatalogError` naming the file, row and column: a wrong

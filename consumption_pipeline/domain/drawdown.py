@@ -1,9 +1,9 @@
-"""Stage 4 of DOMAIN.md: draw the period's usage down against the entitlement buckets.
+"""Stage 4 of docs/rules.md: draw the period's usage down against the entitlement buckets.
 
 Day by day: open the buckets starting that day, close those ending that day (expiry or
 rollover), then draw the day's summaries. Within a day the work is vectorized across accounts:
 summaries competing for the same buckets (same account and drawdown resource) are taken one
-rank at a time, in the order DOMAIN.md gives. Within a day the ledger reads: credits of opening
+rank at a time, in the order docs/rules.md gives. Within a day the ledger reads: credits of opening
 buckets, then per closing bucket its rollover_out and expiry, then the rollover buckets' credits,
 then the debits. Empty moves (a zero balance closing, a zero need) write no entry.
 """
@@ -31,7 +31,7 @@ FLOWS = ["opening", "credited", "debited", "expired", "rolled_over"]
 # Bucket columns that only describe a bucket: kept aside during the walk (a narrower state is
 # cheaper to grow every day) and given back to rollover buckets from the bucket they descend from.
 DESCRIPTIVE = ["grant_type", "commitment_rate", "change_id", "credit_id", "reason"]
-EXPIRING_FIRST, GRANTED_FIRST, GRANTED_LAST = 0, 1, 2  # bucket orders (DOMAIN.md) as codes
+EXPIRING_FIRST, GRANTED_FIRST, GRANTED_LAST = 0, 1, 2  # bucket orders (docs/rules.md) as codes
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def _typed(buckets: pd.DataFrame) -> pd.DataFrame:
 def _in_draw_order(
     rated: pd.DataFrame, state: pd.DataFrame, catalog: Catalog
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """The summaries as numbers in DOMAIN.md's draw order (`seq`), each with its bucket order and
+    """The summaries as numbers in docs/rules.md's draw order (`seq`), each with its bucket order and
     rank among the summaries competing for the same buckets; the bucket state with the same
     numbers; and the rated rows' positions in draw order.
 

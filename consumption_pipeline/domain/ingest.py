@@ -1,4 +1,4 @@
-"""Stage 1 of DOMAIN.md: ingest usage events for one billing period.
+"""Stage 1 of docs/rules.md: ingest usage events for one billing period.
 
 Every event read ends in exactly one place: accepted, a removed duplicate, quarantined with a
 reason, or left to the period of its usage date. Events whose usage date cannot be known

@@ -1,4 +1,4 @@
-"""Money (DOMAIN.md stage 5): decimal amounts rounded half-up to the currency's minor unit."""
+"""Money (docs/rules.md stage 5): decimal amounts rounded half-up to the currency's minor unit."""
 
 from __future__ import annotations
 

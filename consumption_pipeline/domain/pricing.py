@@ -1,4 +1,4 @@
-"""Pricing models of DOMAIN.md stage 5: per_unit, graduated, volume and package.
+"""Pricing models of docs/rules.md stage 5: per_unit, graduated, volume and package.
 
 A tier covers the quantities above its `tier_lower` up to the next tier's `tier_lower`, so with
 tiers at 0 and 1,000 the 1,000th unit is in the first tier. Amounts here are unrounded; rounding

@@ -1,4 +1,4 @@
-"""Exact quantities (DOMAIN.md stage 1): up to 6 decimal places, carried as integer micro-units.
+"""Exact quantities (docs/rules.md stage 1): up to 6 decimal places, carried as integer micro-units.
 
 Everything billed is computed on int64 micro-units, so sums never drift; frames at the warehouse
 boundary carry float64, which represents every 6-decimal value below 10^9 exactly enough to be

@@ -1,9 +1,9 @@
-"""Stage 3 of DOMAIN.md: usage summaries per window, token conversion, and the rate to price
+"""Stage 3 of docs/rules.md: usage summaries per window, token conversion, and the rate to price
 their overage.
 
 A summary is one (account, asset or none, resource, window). Daily windows are usage dates;
 a monthly window covers the period and is dated on its last day, the date of its token rate,
-its price and its drawdown. Where DOMAIN.md is silent: when several rows of one level are in
+its price and its drawdown. Where docs/rules.md is silent: when several rows of one level are in
 effect on a date, the one with the latest `effective_from` wins.
 """
 

@@ -1,9 +1,9 @@
-"""Stage 5 of DOMAIN.md: ratable summaries (overage priced) and liable summaries (invoice lines).
+"""Stage 5 of docs/rules.md: ratable summaries (overage priced) and liable summaries (invoice lines).
 
 Overage is priced per (account, asset, drawdown resource) and per rate: when the rate changes
 inside the period each part is priced on its own, its tiers counted from zero. Each ratable line
 is rounded half-up to the currency's minor unit; a liable amount is the sum of its rounded parts.
-Where DOMAIN.md is silent: a period ends on the first day of the next month (half-open), so with
+Where docs/rules.md is silent: a period ends on the first day of the next month (half-open), so with
 3 grace days October is final from 4 November; a net unit rate is amount / overage to 6 decimals
 (0 without overage); zero-quantity usage still gives its (asset, resource) a line owing zero.
 """

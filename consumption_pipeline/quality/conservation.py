@@ -1,4 +1,4 @@
-"""The conservation laws of DOMAIN.md, checked on what each stage wrote.
+"""The conservation laws of docs/rules.md, checked on what each stage wrote.
 
 - events read = accepted + duplicates + quarantined + other periods (the rows read are counted
   from the files, the accepted and quarantined ones from the frames written);

@@ -1,4 +1,4 @@
-"""The input contract of DOMAIN.md "Inputs" as one expectation suite per catalog file.
+"""The input contract of docs/rules.md "Inputs" as one expectation suite per catalog file.
 
 The suites read the files as text, before anything is typed, and report every failing cell (the
 catalog builder stops at the first): required columns and values, types, allowed values, unique

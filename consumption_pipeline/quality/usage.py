@@ -1,4 +1,4 @@
-"""Expectation suites on the events of DOMAIN.md stage 1, as the ingest wrote them.
+"""Expectation suites on the events of docs/rules.md stage 1, as the ingest wrote them.
 
 Accepted usage (a Great Expectations suite): its keys are set, `event_id` is unique, the quantity is a number of at most 6
 decimals in [0, 10^12), the usage date is in the period, and account, resource and asset are

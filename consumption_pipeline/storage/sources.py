@@ -1,4 +1,4 @@
-"""Reading the source directory of DOMAIN.md "Inputs": catalog CSVs and usage event files.
+"""Reading the source directory of docs/rules.md "Inputs": catalog CSVs and usage event files.
 
 Files become text frames; the domain decides what the text means. A file that cannot be read
 at all stops with a `SourceError` naming it; a row that cannot be read is kept as a malformed

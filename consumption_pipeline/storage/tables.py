@@ -1,4 +1,4 @@
-"""The warehouse tables of DOMAIN.md "Outputs", with their column types.
+"""The warehouse tables of docs/rules.md "Outputs", with their column types.
 
 Event-level tables (`lake_metadata`: accepted events and their per-window ratings) are Parquet
 files in the lake, one per period; every other table is in the SQL warehouse (`metadata`).

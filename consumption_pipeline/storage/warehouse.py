@@ -1,4 +1,4 @@
-"""The warehouse of DOMAIN.md "Outputs": replace a period's rows in one transaction, read them.
+"""The warehouse of docs/rules.md "Outputs": replace a period's rows in one transaction, read them.
 
 Frames cross this boundary in the types tables.py documents, and come back in the same types:
 

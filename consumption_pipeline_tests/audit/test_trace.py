@@ -35,7 +35,7 @@ def latest_run_id(home, asset: str, partition: str) -> str:
 
 def test_acme_october_is_covered_by_the_buckets_of_the_worked_example(sample_run, catalog):
     trace = read_trace(Warehouse(sample_run.url), ACME_OCTOBER, catalog)
-    # DOMAIN.md's worked example: 10-05 500 credits = rollover 200 + October grant 300;
+    # the worked example of docs/rules.md: 10-05 500 credits = rollover 200 + October grant 300;
     # 10-20 1,300 credits = October grant 700 + PACK 500, 100 overage.
     debits = trace.ledger.groupby(["entry_date", "bucket_id"])["quantity"].sum()
     assert debits.to_dict() == {

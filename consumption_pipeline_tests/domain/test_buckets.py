@@ -1,4 +1,4 @@
-"""Stage 2 of DOMAIN.md, "Create entitlement buckets": every rule, numbers worked by hand."""
+"""Stage 2 of docs/rules.md, "Create entitlement buckets": every rule, numbers worked by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The catalog of DOMAIN.md "Inputs": the input contract, its defaults and its errors."""
+"""The catalog of docs/rules.md "Inputs": the input contract, its defaults and its errors."""
 
 from __future__ import annotations
 

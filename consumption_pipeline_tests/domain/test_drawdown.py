@@ -1,4 +1,4 @@
-"""Stage 4 of DOMAIN.md, rule by rule: opening, closing (expiry, rollover), draw order, bucket
+"""Stage 4 of docs/rules.md, rule by rule: opening, closing (expiry, rollover), draw order, bucket
 order, binding, carried balances and the books (ledger and bucket balances).
 
 Each rule is a small `Scenario` (its own account, assets, grants and usage). The scenarios of
@@ -247,7 +247,7 @@ def micro(values) -> pd.Series:
 
 
 def assert_books_balance(d: Drawdown) -> None:
-    """DOMAIN.md's conservation laws of stage 4, in exact micro-units."""
+    """docs/rules.md's conservation laws of stage 4, in exact micro-units."""
     bal = d.bucket_balances
     f = {c: micro(bal[c]) for c in ["opening", "credited", "debited", "expired", "rolled_over",
                                     "closing"]}  # fmt: skip

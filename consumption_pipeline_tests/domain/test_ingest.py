@@ -1,4 +1,4 @@
-"""Stage 1 of DOMAIN.md, "Ingest usage": every rule with its numbers worked out by hand."""
+"""Stage 1 of docs/rules.md, "Ingest usage": every rule with its numbers worked out by hand."""
 
 from __future__ import annotations
 

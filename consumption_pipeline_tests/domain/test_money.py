@@ -1,4 +1,4 @@
-"""Money of DOMAIN.md stage 5: decimal, rounded half-up to the currency's minor unit."""
+"""Money of docs/rules.md stage 5: decimal, rounded half-up to the currency's minor unit."""
 
 from __future__ import annotations
 

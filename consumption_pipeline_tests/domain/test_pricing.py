@@ -1,4 +1,4 @@
-"""Pricing models of DOMAIN.md stage 5, on unrounded decimal amounts. Numbers worked by hand."""
+"""Pricing models of docs/rules.md stage 5, on unrounded decimal amounts. Numbers worked by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact quantities (DOMAIN.md stage 1) and the calendar arithmetic of "Time" and stage 2."""
+"""Exact quantities (docs/rules.md stage 1) and the calendar arithmetic of "Time" and stage 2."""
 
 from __future__ import annotations
 

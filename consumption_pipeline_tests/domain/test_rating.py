@@ -1,4 +1,4 @@
-"""Stage 3 of DOMAIN.md, rule by rule: usage summaries per window, token conversion, and the rate
+"""Stage 3 of docs/rules.md, rule by rule: usage summaries per window, token conversion, and the rate
 resolved to price each summary's overage. Expected numbers are worked out by hand."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DOMAIN.md "Inputs": reading the source directory, with real files, into stage 1."""
+"""docs/rules.md "Inputs": reading the source directory, with real files, into stage 1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 5 of DOMAIN.md, rule by rule: ratable summaries (overage priced, split by rate) and
+"""Stage 5 of docs/rules.md, rule by rule: ratable summaries (overage priced, split by rate) and
 liable summaries (invoice lines, rounded parts, status). Numbers worked out by hand.
 
 As in test_drawdown, every scenario is an account of one catalog, and October 2026 (the first

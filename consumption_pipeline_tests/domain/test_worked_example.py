@@ -1,4 +1,4 @@
-"""DOMAIN.md's worked example, to the cent, through the whole pure pipeline (ingest, buckets,
+"""the worked example of docs/rules.md, to the cent, through the whole pure pipeline (ingest, buckets,
 rate, drawdown, summarize) for September and October 2026, from an empty warehouse.
 
 ACME (USD). compute_hours → credits at 10 an hour. PRO: 1,000 credits monthly, rollover capped

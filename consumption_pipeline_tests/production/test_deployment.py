@@ -193,6 +193,6 @@ def test_a_backfill_of_twelve_periods_completes_in_period_order(deployment, back
     store = Warehouse(url)
     assert store.periods("ingest_reconciliation") == TWELVE
     # With September done before October, ACME's September rollover reaches October: overage
-    # 100 credits x $0.02 = $2.00 (DOMAIN.md's worked example); out of order it would be $6.00.
+    # 100 credits x $0.02 = $2.00 (the worked example of docs/rules.md); out of order it would be $6.00.
     acme = store.read_period("liable_summaries", OCT).query("account_id == 'ACME'")
     assert (acme["overage_quantity"].tolist(), acme["amount"].tolist()) == ([100], [Decimal(2)])

@@ -1,4 +1,4 @@
-"""The conservation laws of DOMAIN.md as checks: each passes on books that balance and names the
+"""The conservation laws of docs/rules.md as checks: each passes on books that balance and names the
 row that breaks it, with hand-written frames."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Properties over random catalogs and usage (hypothesis): whatever is sold and consumed, three
-periods in a row from an empty warehouse keep DOMAIN.md's conservation laws, and no balance
+periods in a row from an empty warehouse keep docs/rules.md's conservation laws, and no balance
 ever goes below zero.
 
 The catalogs are valid (every billed resource priced in every currency, tiers from 0, no
