@@ -89,11 +89,11 @@ def _times(grant_micro: pd.Series, asset_micro: pd.Series) -> pd.Series:
 
 def _prorated(granted_micro: pd.Series, covered: pd.Series, full: pd.Series) -> pd.Series:
     """floor(granted × days covered / days of the full window), in whole units (micro-units)."""
-    g, c = np.asarray(granted_micro, dtype=object), np.asarray(covered, dtype="int64")
+    g, c = np.asarray(granted_micro), np.asarray(covered, dtype="int64")
     f = np.asarray(full, dtype="int64")
-    if not len(g) or float(max(g)) * float(c.max()) < _SAFE:
-        g = g.astype("int64")
+    if g.dtype != object and (not len(g) or float(g.max()) * float(c.max()) < _SAFE):
         return pd.Series(g * c // (f * MICRO) * MICRO, index=granted_micro.index)
+    g = g.astype(object)  # Python integers: exact at any size
     return pd.Series(g * c.astype(object) // (f.astype(object) * MICRO) * MICRO,
                      index=granted_micro.index)  # fmt: skip
 

@@ -97,18 +97,9 @@ def _commitment_rates(
     rows = np.flatnonzero(owing)
     if not len(commits) or not len(rows):
         return _with_commitments(usage, state, committed)
-    # Each owing summary meets the commitment buckets of its pool, found by bisection.
     d = {c: drawing[c].to_numpy()[seq[rows]] for c in ("pool", "asset_code", "bucket_order")}
     d["day"] = drawing["window_date"].to_numpy()[seq[rows]].astype("datetime64[D]").astype("int64")
-    pools = state["pool"].to_numpy()[commits]
-    by_pool = np.argsort(pools, kind="stable")
-    commits, pools = commits[by_pool], pools[by_pool]
-    first = np.searchsorted(pools, d["pool"], "left")
-    count = np.searchsorted(pools, d["pool"], "right") - first
-    pair = np.repeat(np.arange(len(rows)), count)
-    pos = commits[
-        np.repeat(first, count) + np.arange(len(pair)) - np.repeat(count.cumsum() - count, count)
-    ]
+    pair, pos = _pool_pairs(commits, state["pool"].to_numpy()[commits], d["pool"])
     day = d["day"][pair]
     eligible = (_day_number(state["open_on"].iloc[pos]) <= day) & (
         day < state["to_day"].to_numpy()[pos]) & (
@@ -134,6 +125,20 @@ def _commitment_rates(
     return lowest_commitment_rates(usage, asset, catalog)
 
 
+def _pool_pairs(
+    buckets: np.ndarray, bucket_pools: np.ndarray, wanted_pools: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (wanted row, bucket) pair of the same pool, found by bisection on the sorted pools:
+    the positions among `wanted_pools`, and the buckets (state rows) they meet."""
+    by_pool = np.argsort(bucket_pools, kind="stable")
+    buckets, pools = buckets[by_pool], bucket_pools[by_pool]
+    first = np.searchsorted(pools, wanted_pools, "left")
+    count = np.searchsorted(pools, wanted_pools, "right") - first
+    row = np.repeat(np.arange(len(wanted_pools)), count)
+    offset = np.arange(len(row)) - np.repeat(count.cumsum() - count, count)
+    return row, buckets[np.repeat(first, count) + offset]
+
+
 def _with_commitments(usage: pd.DataFrame, state: pd.DataFrame, committed: np.ndarray):
     """`commitment_bucket_id` from each summary's state row (-1: none), taken in Arrow."""
     ids = pa.array(state["bucket_id"].to_numpy(object), pa.large_string())
@@ -144,7 +149,8 @@ def _with_commitments(usage: pd.DataFrame, state: pd.DataFrame, committed: np.nd
 def _initial_state(
     buckets: pd.DataFrame, carried: pd.DataFrame, start: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The walk's bucket state, and the DESCRIPTIVE columns of its buckets (with bucket_id)."""
+    """The walk's bucket state, and the DESCRIPTIVE columns of its buckets (row by row: a state
+    row's `root` is its row there)."""
     carried = carried.reindex(columns=[*BUCKET_COLUMNS, "closing"]).assign(is_carried=True)
     fresh = buckets[~among(buckets["bucket_id"], carried["bucket_id"])].assign(is_carried=False)
     both = pd.concat([carried, fresh], ignore_index=True)
@@ -397,16 +403,7 @@ class _Book:
         live = np.flatnonzero(st["is_open"].to_numpy(bool) & (st["balance"].to_numpy() > 0))
         if not len(live) or not len(wanted):
             return None
-        # Join on the pool: each summary meets the live buckets of its pool, found by bisection.
-        pools = st["pool"].to_numpy()[live]
-        by_pool = np.argsort(pools, kind="stable")
-        live, pools = live[by_pool], pools[by_pool]
-        first = np.searchsorted(pools, wanted["pool"].to_numpy(), "left")
-        count = np.searchsorted(pools, wanted["pool"].to_numpy(), "right") - first
-        row = np.repeat(np.arange(len(wanted)), count)
-        pos = live[
-            np.repeat(first, count) + np.arange(len(row)) - np.repeat(count.cumsum() - count, count)
-        ]
+        row, pos = _pool_pairs(live, st["pool"].to_numpy()[live], wanted["pool"].to_numpy())
         eligible = st["binding"].eq("account").to_numpy()[pos] | (
             st["asset_code"].to_numpy()[pos] == wanted["asset_code"].to_numpy()[row]
         )
