@@ -447,3 +447,38 @@ def test_a_grant_type_or_commitment_rate_outside_its_values_is_refused(column):
     with pytest.raises(CatalogError) as raised:
         seats(**{column: "sometimes"})
     assert (raised.value.file, raised.value.column) == ("product_grants.csv", column)
+
+
+def test_a_commitments_rollover_bucket_is_a_commitment_bucket_too():
+    # Committed 1,000 credits monthly from 1 Oct (full rollover, lowest; C1 negotiated at $3.00,
+    # the price book at $5.00) and a plain pack of 500 from 1 Nov valid 6 months. October uses
+    # 600: 400 roll over on 1 Nov. On 10 Nov 2,000 are drawn: the rollover 400 (a commitment
+    # bucket, rollover before fresh), November's commitment 1,000, then the pack 500; 100 overage
+    # at the commitment asset's rate, chosen by the rollover bucket: 100 × $3.00 = $300.00.
+    cat = catalog(
+        accounts=[ACME], usage_resources=[CREDITS],
+        products=[{"product_id": "C", "product_name": "C"}, {"product_id": "P", "product_name": "P"}],
+        product_grants=[
+            {"grant_id": "GC", "product_id": "C", "usage_resource_id": "credits", "quantity": "1000",
+             "renewal": "monthly", "rollover": "full", "binding": "account", "grant_type": "commit",
+             "commitment_rate": "lowest"},
+            {"grant_id": "GP", "product_id": "P", "usage_resource_id": "credits", "quantity": "500",
+             "renewal": "none", "validity_months": "6", "binding": "account"}],
+        assets=[{"asset_id": "C1", "account_id": "ACME", "product_id": "C", "quantity": "1",
+                 "start_date": "2026-10-01"},
+                {"asset_id": "P1", "account_id": "ACME", "product_id": "P", "quantity": "1",
+                 "start_date": "2026-11-01"}],
+        price_book=[{**CREDIT_PRICE, "unit_price": "5.00"}],
+        negotiated_rates=[{"account_id": "ACME", "asset_id": "C1", **CREDIT_PRICE,
+                           "unit_price": "3.00"}],
+    )  # fmt: skip
+    out = run(cat, [("2026-10-05", 600, "credits", None), ("2026-11-10", 2000, "credits", None)],
+              "2026-10", "2026-11")  # fmt: skip
+    _, nov, s = out["2026-11"]
+    assert [(b, q) for _, b, _, q in entries(nov, "debit")] == [
+        ("C1:GC:2026-10-01:rollover", 400.0), ("C1:GC:2026-11-01", 1000.0),
+        ("P1:GP:2026-11-01", 500.0)]  # fmt: skip
+    assert nov.usage_summaries["commitment_bucket_id"].tolist() == ["C1:GC:2026-10-01:rollover"]
+    assert s.liable_summaries["amount"].tolist() == [Decimal("300.00")]
+    assert nov.rollover_buckets.set_index("bucket_id").loc[
+        "C1:GC:2026-10-01:rollover", "grant_type"] == "commit"  # fmt: skip
