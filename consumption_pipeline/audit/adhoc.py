@@ -32,6 +32,7 @@ import pandas as pd
 from consumption_pipeline.audit import markdown
 from consumption_pipeline.audit.forecast import Forecast
 from consumption_pipeline.audit.trace import LineKey, PeriodRows, Trace, assemble
+from consumption_pipeline.domain import formatting
 from consumption_pipeline.domain.catalog import Catalog
 from consumption_pipeline.domain.money import minor_unit
 
@@ -447,16 +448,37 @@ def _trace_digest(trace: Trace) -> str:
         ["usage_events", "usage_summaries", "liable_summaries"])][["step", "run_id", "code_version"]]  # fmt: skip
     files = trace.events.groupby("source_file")["event_id"].count().reset_index(name="events")
     ok = bool(trace.checks["ok"].all())
+    priced = markdown.table(trace.ratable[[
+        "rate_source", "rate_asset_id", "rate_effective_from", "pricing_model", "overage_quantity",
+        "net_unit_rate", "amount"]], currency=line["currency"]) if len(trace.ratable) else (
+        "No ratable part: nothing beyond the buckets was priced.")  # fmt: skip
     return "\n\n".join([
-        f"### {key.label()}: {markdown.cell(line['amount'])} {line['currency']} ({line['status']})",
+        f"### {key.label()}: {formatting.money(line['amount'], line['currency'])} "
+        f"({line['status']})",
         f"{'Every total reconciles with its parts' if ok else '**A total does not reconcile**'}; "
-        f"{len(trace.usage_summaries)} usage summaries from {len(trace.events)} events. Full trace: "
+        f"{_count(len(trace.usage_summaries), 'usage summary', 'usage summaries')} from "
+        f"{_count(len(trace.events), 'event', 'events')}. Full trace: "
         f"`consumption-pipeline trace --period {key.period[:7]} --account {key.account_id}"
         f"{f' --asset {key.asset_id}' if key.asset_id else ''} --resource {key.usage_resource_id}`",
-        markdown.table(trace.ratable[["rate_source", "rate_asset_id", "rate_effective_from",
-                                      "pricing_model", "overage_quantity", "net_unit_rate", "amount"]]),
+        priced,
         markdown.table(covered), markdown.table(files), markdown.table(runs.drop_duplicates()),
     ])  # fmt: skip
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def csv_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a result file as text for programs (domain/formatting.py): money at its
+    currency's minor unit, quantities with their decimals, no thousands separators."""
+    currencies = frame["currency"] if "currency" in frame.columns else pd.Series(None, frame.index)
+    out = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype.kind in "fiu" or frame[column].dtype == object:
+            out[column] = [formatting.plain_cell(v, str(column), c)
+                           for v, c in zip(frame[column], currencies, strict=True)]  # fmt: skip
+    return out
 
 
 def traces_of(summary: Summary, rows: list[PeriodRows], catalog: Catalog) -> list[Trace]:

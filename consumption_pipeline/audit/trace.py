@@ -18,6 +18,7 @@ import pandas as pd
 
 from consumption_pipeline.audit import markdown, runs
 from consumption_pipeline.audit import store as audit_store
+from consumption_pipeline.domain import formatting
 from consumption_pipeline.domain.catalog import Catalog
 from consumption_pipeline.storage.warehouse import Warehouse
 
@@ -256,17 +257,27 @@ def _same(expected: object, found: object) -> bool:
     return abs(float(expected) - float(found)) < TOLERANCE
 
 
+def shown_checks(checks: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The reconciliation as a report shows it: the amounts (the Decimal values, see
+    `reconcile`) in the line's currency, the other totals as quantities."""
+
+    def shown(value: object) -> object:
+        return formatting.money(value, currency) if isinstance(value, Decimal) else value
+
+    return checks.assign(expected=checks["expected"].map(shown), found=checks["found"].map(shown))
+
+
 def to_markdown(trace: Trace, max_events: int = 50) -> str:
     """The trace as a Markdown document, sources last."""
     line = trace.line.iloc[0]
     ok = bool(trace.checks["ok"].all())
     parts = [
         f"## Trace of {trace.key.label()}",
-        f"Amount **{markdown.cell(line['amount'])} {line['currency']}** ({line['status']}) for "
-        f"{markdown.cell(line['overage_quantity'])} overage of "
-        f"{markdown.cell(line['consumption'])} consumed; "
+        f"Amount **{formatting.money(line['amount'], line['currency'])}** ({line['status']}) for "
+        f"{formatting.number(line['overage_quantity'])} overage of "
+        f"{formatting.number(line['consumption'])} consumed; "
         f"{'every total reconciles with its parts' if ok else '**a total does not reconcile**'}.",
-        "### Reconciliation", markdown.table(trace.checks),
+        "### Reconciliation", markdown.table(shown_checks(trace.checks, line["currency"])),
         "### Rates that applied (ratable parts)", markdown.table(trace.ratable.drop(
             columns=["period", "account_id"], errors="ignore")),
         "### Rate rows in the catalog", markdown.table(trace.rates),

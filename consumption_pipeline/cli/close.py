@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from consumption_pipeline.cli.instance import QUIET, RunFailed, dagster_home, fa
 from consumption_pipeline.closing.close import ensure_closable
 from consumption_pipeline.closing.dates import label
 from consumption_pipeline.closing.outbox import outbox_dir, outbox_folder, read_manifest
+from consumption_pipeline.domain import formatting
 from consumption_pipeline.storage.settings import (
     Settings,
     as_of,
@@ -76,13 +78,19 @@ def run_close_command(args: argparse.Namespace) -> int:
     if not result.success:
         raise RunFailed(f"period {label(period)}: {failure(result)} (run {result.run_id})")
     manifest = read_manifest(Path(args.outbox), period)
-    totals = ", ".join(f"{total} {currency}" for currency, total in manifest["totals"].items())
-    print(
-        f"period {label(period)} closed on {manifest['closed_on']}: {manifest['rows']} lines "
-        f"({totals or 'nothing owed'}) exported to {outbox_folder(Path(args.outbox), period)}, "
-        f"checksum {manifest['checksum']}"
-    )
+    print(closed_line(manifest, outbox_folder(Path(args.outbox), period), period))
     return 0
+
+
+def closed_line(manifest: dict, folder: Path, period: str) -> str:
+    """What the close prints: '... 26 lines (179.89 EUR, 51,266 JPY, 159.13 USD) ...'."""
+    totals = ", ".join(formatting.money(Decimal(total), currency)
+                       for currency, total in manifest["totals"].items())  # fmt: skip
+    lines = f"{manifest['rows']:,} line{'' if manifest['rows'] == 1 else 's'}"
+    return (
+        f"period {label(period)} closed on {manifest['closed_on']}: {lines} "
+        f"({totals or 'nothing owed'}) exported to {folder}, checksum {manifest['checksum']}"
+    )
 
 
 def close_in_process(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from consumption_pipeline.cli.instance import QUIET, RunFailed, dagster_home, failure
-from consumption_pipeline.domain.money import round_money
+from consumption_pipeline.domain import formatting
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.settings import (
     Settings,
@@ -150,6 +150,6 @@ def invoice_summary(warehouse_url: str, periods: list[str]) -> str:
     for (period, account, currency, status), count, total in zip(
         totals.index, totals["size"], totals["sum"], strict=True
     ):
-        amount = round_money(total, currency)
-        rows.append(f"{period:<8} {account:<16} {count:>5} {amount:>16,} {currency:<8} {status}")
+        amount = formatting.money_digits(total, currency)
+        rows.append(f"{period:<8} {account:<16} {count:>5,} {amount:>16} {currency:<8} {status}")
     return "\n".join(rows)

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from consumption_pipeline.closing.dates import PeriodClosedError, label
-from consumption_pipeline.domain.money import round_money
+from consumption_pipeline.domain import formatting
 from consumption_pipeline.storage.settings import (
     PROJECT_ROOT,
 )
@@ -80,7 +80,7 @@ def write_outbox(
     }  # fmt: skip
     target = outbox_folder(outbox, period)
     if target.exists():
-        return _already_exported(outbox, period, manifest["checksum"])
+        return _already_exported(outbox, period, manifest["checksum"], rows)
     outbox = Path(outbox)
     outbox.mkdir(parents=True, exist_ok=True)
     for stale in outbox.glob(f".{label(period)}.*"):  # left by an attempt that crashed
@@ -97,20 +97,46 @@ def write_outbox(
         shutil.rmtree(staging, ignore_errors=True)
         if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
             raise
-        return _already_exported(outbox, period, manifest["checksum"])  # another close won
+        return _already_exported(outbox, period, manifest["checksum"], rows)  # another won
     _fsync_dir(outbox)
     return manifest
 
 
-def _already_exported(outbox: Path, period: str, checksum: str) -> dict[str, Any]:
+def _already_exported(
+    outbox: Path, period: str, checksum: str, rows: pd.DataFrame
+) -> dict[str, Any]:
     existing = read_manifest(outbox, period)
-    if existing.get("checksum") != checksum:
+    if existing.get("checksum") != checksum and not _same_lines(outbox, period, rows):
         raise PeriodClosedError(
             f"period {label(period)} was already exported to {outbox_folder(outbox, period)} "
             "with other lines; exported files are never changed: late usage is restated in a "
             "later period"
         )
     return existing
+
+
+def _same_lines(outbox: Path, period: str, rows: pd.DataFrame) -> bool:
+    """Whether the folder's CSV holds these lines, number for number: a folder written by an
+    earlier version (rates as '0.020000', not '0.02') holds the same lines in other text."""
+    try:
+        data = (outbox_folder(outbox, period) / LINES_CSV).read_bytes()
+    except FileNotFoundError:
+        return False
+    found = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    wanted = [COLUMNS, *rows.fillna("").itertuples(index=False, name=None)]
+    return len(found) == len(wanted) and all(
+        len(a) == len(b) and all(_same_cell(x, y) for x, y in zip(a, b, strict=True))
+        for a, b in zip(found, wanted, strict=True)
+    )
+
+
+def _same_cell(found: str, wanted: str) -> bool:
+    if found == wanted:
+        return True
+    try:
+        return Decimal(found) == Decimal(wanted)
+    except (ArithmeticError, ValueError):
+        return False
 
 
 def export_rows(lines: pd.DataFrame) -> pd.DataFrame:
@@ -130,9 +156,10 @@ def export_rows(lines: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "period": pd.to_datetime(frame["period"]).dt.strftime("%Y-%m-%d"),
         **{c: frame[c] for c in ["account_id", "asset_id", "usage_resource_id"]},
-        **{q: [_quantity(v) for v in frame[q].to_numpy()] for q in QUANTITIES},
-        "net_unit_rate": [_decimal(v) for v in frame["net_unit_rate"]],
-        "amount": [str(round_money(_as_decimal(a), c)) for a, c in amounts],
+        **{q: [formatting.plain_number(v) for v in frame[q].to_numpy()] for q in QUANTITIES},
+        "net_unit_rate": [formatting.plain_price(r, c)
+                          for r, c in zip(frame["net_unit_rate"], frame["currency"], strict=True)],
+        "amount": [formatting.plain_money(_as_decimal(a), c) for a, c in amounts],
         **{c: frame[c] for c in ["currency", "status", "line_type", "restatement_id"]},
     }, dtype="object")[COLUMNS]  # fmt: skip
 
@@ -142,23 +169,11 @@ def currency_totals(lines: pd.DataFrame) -> dict[str, str]:
     totals: dict[str, Decimal] = {}
     for currency, amount in zip(lines["currency"], lines["amount"], strict=True):
         totals[currency] = totals.get(currency, Decimal(0)) + _as_decimal(amount)
-    return {c: str(round_money(total, c)) for c, total in sorted(totals.items())}
+    return {c: formatting.plain_money(total, c) for c, total in sorted(totals.items())}
 
 
 def _as_decimal(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _quantity(value: float) -> str:
-    """Up to 6 decimals (the warehouse's precision), without trailing zeros: 1800, 0.25."""
-    text = f"{float(value) + 0.0:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _decimal(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    return f"{_as_decimal(value):.6f}"
 
 
 def _csv_bytes(rows: pd.DataFrame) -> bytes:

@@ -122,8 +122,8 @@ def _write(store: Warehouse, request: adhoc.Request, summary: adhoc.Summary, rep
     csv_path, buckets_path, report_path = (
         _inside(folder, f"{request.request_id}{suffix}") for suffix in (".csv", "-buckets.csv", ".md")
     )  # fmt: skip
-    summary.usage.to_csv(csv_path, index=False)
-    summary.buckets.to_csv(buckets_path, index=False)
+    adhoc.csv_rows(summary.usage).to_csv(csv_path, index=False)
+    adhoc.csv_rows(summary.buckets).to_csv(buckets_path, index=False)
     report_path.write_text(report)
     key = {"request_id": request.request_id}
     audit_store.replace_rows(store.engine, "adhoc_requests", key, pd.DataFrame([{

@@ -174,7 +174,7 @@ def test_an_analyst_launches_the_ad_hoc_summary_from_the_webserver(webserver, la
     # October by week: 500 credits on Mon 10-05 (week of 10-05), 1,300 on Tue 10-20 (week of
     # 10-19) with the 100 overage × $0.02 = $2.00.
     assert "| 2026-10-05 | 2026-10-11 | A1 | compute_hours | credits |" in report
-    assert "### 2026-10 ACME asset A1 credits: 2.000000 USD (final)" in report
+    assert "### 2026-10 ACME asset A1 credits: 2.00 USD (final)" in report
     rows = audit_store.read_rows(Warehouse(sample_run.url).engine, "adhoc_summaries",
                                  {"request_id": "from-the-ui"})  # fmt: skip
     assert sorted(rows["drawdown_quantity"]) == [500, 1300]

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_the_export_holds_the_lines_sorted_with_totals_per_currency(store, outbo
     assert rows[1] == {
         "period": "2026-10-01", "account_id": "ACME", "asset_id": "A1",
         "usage_resource_id": "credits", "consumption": "1800", "debited": "1700",
-        "overage_quantity": "100", "net_unit_rate": "0.020000", "amount": "2.00",
+        "overage_quantity": "100", "net_unit_rate": "0.02", "amount": "2.00",
         "currency": "USD", "status": "final", "line_type": "usage", "restatement_id": "",
     }  # fmt: skip
     assert (rows[3]["consumption"], rows[3]["amount"]) == ("250.5", "11.27")
@@ -213,6 +214,46 @@ def test_an_export_in_place_with_other_lines_is_an_error_and_is_kept(store, outb
         close(store, outbox, OCT)
     assert (outbox / "2026-10" / "liable_summaries.csv").read_bytes() == before
     assert ClosureRegister(store).closure(OCT) is None
+
+
+def test_the_export_writes_money_at_the_minor_unit_and_quantities_without_trailing_zeros(
+    store, outbox: Path
+):
+    close(store, outbox, SEP)
+    close(store, outbox, OCT)
+    data = (outbox / "2026-10" / "liable_summaries.csv").read_text()
+    rows = {(r["account_id"], r["asset_id"], r["line_type"]): r
+            for r in csv.DictReader(io.StringIO(data))}  # fmt: skip
+    # Money at the minor unit without separators: 1200 JPY, 0.00 EUR; a rate keeps its decimals
+    # down to the minor unit: 0.1 JPY, 0.045 EUR, 0.00 USD for nothing; quantities as written:
+    # 412000, 2529.6.
+    assert [rows["INITECH", "I1", "usage"][c] for c in ("consumption", "net_unit_rate", "amount")
+            ] == ["412000", "0.1", "1200"]  # fmt: skip
+    assert [rows["GLOBEX", "", "usage"][c] for c in ("consumption", "net_unit_rate", "amount")
+            ] == ["250.5", "0.045", "11.27"]  # fmt: skip
+    assert [rows["GLOBEX", "G1", "usage"][c] for c in ("debited", "net_unit_rate", "amount")
+            ] == ["2529.6", "0.00", "0.00"]  # fmt: skip
+    assert rows["ACME", "A2", "usage"]["net_unit_rate"] == "0.00"
+    assert not re.search(r"\.0\b|\.000000|_none_|nan|None", data)
+    numbers = [r[c] for r in rows.values() for c in ("consumption", "debited", "overage_quantity",
+                                                     "net_unit_rate", "amount") if r[c]]  # fmt: skip
+    assert all(re.fullmatch(r"-?\d+(\.\d+)?", n) for n in numbers)  # no separator, no exponent
+
+
+def test_an_export_of_an_earlier_version_with_the_same_lines_completes_the_close(
+    store, outbox: Path
+):
+    # A close that crashed after its export, under a version that wrote rates as 0.020000: the
+    # lines are the same numbers, so the next close records the folder as it is.
+    close(store, outbox, SEP)
+    lines = store.read_period("liable_summaries", OCT)
+    written = write_outbox(outbox, OCT, lines, CLOSING_DAY, 3)
+    csv_file = outbox / "2026-10" / "liable_summaries.csv"
+    csv_file.chmod(0o644)
+    csv_file.write_text(csv_file.read_text().replace(",0.02,", ",0.020000,"))
+    assert ",0.020000," in csv_file.read_text()
+    assert close(store, outbox, OCT) == written
+    assert ",0.020000," in csv_file.read_text()
 
 
 def test_a_staging_folder_left_by_a_crash_is_replaced(store, outbox: Path):
