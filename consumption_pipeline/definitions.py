@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from consumption_pipeline.defs import (
+    alerts,
     buckets,
     close,
     drawdown,
@@ -19,6 +20,7 @@ from consumption_pipeline.defs import (
 from consumption_pipeline.defs.adhoc import adhoc_summary
 from consumption_pipeline.defs.partitions import billing_periods
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
+from consumption_pipeline.storage.alert_settings import AlertSettings
 from consumption_pipeline.storage.settings import Settings
 
 BILLING_JOB = "billing_job"
@@ -35,14 +37,16 @@ def build_defs(settings: Settings) -> dg.Definitions:
     stages = [module.build(periods) for module in (ingest, buckets, rating, drawdown, summaries)]
     forecasts = forecast.build(periods)
     restated = restatements.build(periods)
+    AlertSettings.from_env()  # a bad alert channel setting stops here, naming the variable
+    alerting = alerts.build(periods)
     billing_job = dg.define_asset_job(BILLING_JOB, selection=dg.AssetSelection.groups("lifecycle")
-                                      | dg.AssetSelection.assets(forecasts, restated),
-                                      description="All five stages of one billing period, in order, its forecasts and restatements.")  # fmt: skip
+                                      | dg.AssetSelection.assets(forecasts, restated, *alerting),
+                                      description="All five stages of one billing period, in order, its forecasts, restatements and alerts.")  # fmt: skip
     # Production flows: the period close and export, the schedules and the new-usage sensor.
     operations = [close.build(periods), schedules.build(settings, BILLING_JOB),
-                  sensors.build(settings, BILLING_JOB)]  # fmt: skip
+                  sensors.build(settings, BILLING_JOB), alerts.build_sensor()]  # fmt: skip
     base = dg.Definitions(
-        assets=[*sources, *stages, forecasts, restated, adhoc_summary],
+        assets=[*sources, *stages, forecasts, restated, *alerting, adhoc_summary],
         jobs=[billing_job],
         # A run's steps form a chain: one process per run (a process per step costs its start-up).
         executor=dg.in_process_executor,

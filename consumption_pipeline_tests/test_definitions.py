@@ -83,4 +83,4 @@ def test_the_shared_list_of_checks_is_the_code_locations():
 
     keys = defs.resolve_asset_graph().asset_check_keys
     assert sorted((k.asset_key.to_user_string(), k.name) for k in keys) == CHECKS
-    assert len(CHECKS) == 17  # 10 catalog files, 7 checks of the stages' outputs
+    assert len(CHECKS) == 18  # 11 catalog files, 7 checks of the stages' outputs

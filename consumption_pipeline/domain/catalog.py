@@ -7,7 +7,7 @@ catalog would bill every account wrongly, so nothing is quarantined here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from consumption_pipeline.domain.alerts import CHANNELS, KINDS, SCOPES, rule_problems
 from consumption_pipeline.domain.contracts import change_problems, credit_problems
 from consumption_pipeline.domain.money import MINOR_UNITS
 from consumption_pipeline.domain.quantities import parse_quantities
@@ -36,9 +37,12 @@ REQUIRED = {
     "asset_changes.csv": ["change_id", "asset_id", "effective_date"],
     "credit_grants.csv": ["credit_id", "account_id", "usage_resource_id", "quantity",
                           "effective_date"],
+    "alert_rules.csv": ["rule_id", "kind", "threshold"],
 }  # fmt: skip
 OPTIONAL_FILES = {"token_rates.csv", "negotiated_rates.csv", "asset_changes.csv",
-                  "credit_grants.csv"}  # fmt: skip
+                  "credit_grants.csv", "alert_rules.csv"}  # fmt: skip
+ALERT_RULE_COLUMNS = ["rule_id", "account_id", "kind", "threshold", "usage_resource_id", "scope",
+                      "channel", "recipient"]  # fmt: skip
 
 DRAWDOWN_ORDERS = ("expiring_first", "granted_first", "granted_last")
 RENEWAL_MONTHS = {"none": 0, "monthly": 1, "quarterly": 3, "annual": 12}
@@ -70,6 +74,10 @@ class Catalog:
     rates: pd.DataFrame  # price book and negotiated rows, with a `level` column
     changes: pd.DataFrame  # asset changes, in file order
     credits: pd.DataFrame  # credit grants, in file order
+    # alert rules (domain/alerts.py), in file order; they bill nothing
+    alert_rules: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ALERT_RULE_COLUMNS)
+    )
 
 
 class _File:
@@ -220,8 +228,9 @@ def build_catalog(files: dict[str, pd.DataFrame]) -> Catalog:
     )  # fmt: skip
     changes = _changes(get["asset_changes.csv"], assets)
     credits = _credits(get["credit_grants.csv"], accounts, assets, resources, changes)
+    alert_rules = _alert_rules(get["alert_rules.csv"], accounts, resources)
     return Catalog(accounts, resources, token_rates, products, grants, assets, rates, changes,
-                   credits)  # fmt: skip
+                   credits, alert_rules)  # fmt: skip
 
 
 def _accounts(f: _File) -> pd.DataFrame:
@@ -374,5 +383,22 @@ def _credits(
     })  # fmt: skip
     f._check(out["quantity"].gt(0), "quantity", "a positive quantity")
     for index, column, expected in credit_problems(out, assets, resources, changes):
+        raise f.fail(index, column, expected)
+    return out
+
+
+def _alert_rules(f: _File, accounts: pd.DataFrame, resources: pd.DataFrame) -> pd.DataFrame:
+    f.unique("rule_id")
+    f.refers("account_id", accounts["account_id"], "account_id")
+    f.refers("usage_resource_id", resources["usage_resource_id"], "usage_resource_id")
+    f.decimals("threshold")
+    out = pd.DataFrame({
+        "rule_id": f.text("rule_id"), "account_id": f.text("account_id"),
+        "kind": f.text("kind", allowed=KINDS), "threshold": f.decimals("threshold"),
+        "usage_resource_id": f.text("usage_resource_id"),
+        "scope": f.text("scope", allowed=SCOPES), "channel": f.text("channel", allowed=CHANNELS),
+        "recipient": f.text("recipient"),
+    })  # fmt: skip
+    for index, column, expected in rule_problems(out, resources):
         raise f.fail(index, column, expected)
     return out

@@ -24,6 +24,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from consumption_pipeline.domain.alerts import CHANNELS, KINDS, SCOPES, rule_problems
 from consumption_pipeline.domain.catalog import (
     COMMITMENT_RATES,
     DECIMAL_TEXT,
@@ -147,6 +148,15 @@ CONTRACT: dict[str, list[Column]] = {
         Column("quantity", "quantity", required=True),
         Column("effective_date", "date", required=True), Column("valid_to", "date"),
         Column("priority", "integer"), Column("reason"),
+    ],
+    "alert_rules.csv": [
+        Column("rule_id", required=True, unique=True),
+        Column("account_id", refers=("accounts.csv", "account_id")),
+        Column("kind", "enum", required=True, allowed=KINDS),
+        Column("threshold", "decimal", required=True),
+        Column("usage_resource_id", refers=("usage_resources.csv", "usage_resource_id")),
+        Column("scope", "enum", allowed=SCOPES), Column("channel", "enum", allowed=CHANNELS),
+        Column("recipient"),
     ],
 }  # fmt: skip
 # Expected-value wording, shared with the catalog builder's errors.
@@ -571,6 +581,21 @@ def _got(frame: pd.DataFrame, row, column: str) -> str:
     return "" if value is None or pd.isna(value) else value
 
 
+def _alert_rules(name: str, frame: pd.DataFrame, cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rules whose threshold, scope, resource or recipient does not fit their kind and channel
+    (the builder's own rule, every row)."""
+    resources = cells.get("usage_resources.csv", pd.DataFrame()).reindex(
+        columns=["usage_resource_id", "token_resource_id"]
+    )
+    rules = frame.reindex(columns=[*frame.columns, "usage_resource_id", "scope", "channel",
+                                   "recipient", "kind", "threshold", "rule_id"]).loc[
+        :, lambda f: ~f.columns.duplicated()]  # fmt: skip
+    readable = rules["threshold"].map(lambda t: t is None or bool(re.fullmatch(DECIMAL_TEXT, t)))
+    rules = rules.assign(threshold=rules["threshold"].where(readable, None))
+    found = rule_problems(rules, resources)
+    return _located(name, [(i, c, e, _got(frame, i, c)) for i, c, e in found])
+
+
 RowRule = Callable[[str, pd.DataFrame, dict], pd.DataFrame]
 ROW_RULES: dict[str, list[RowRule]] = {
     "token_rates.csv": [_overlapping_rates],
@@ -578,4 +603,5 @@ ROW_RULES: dict[str, list[RowRule]] = {
     "negotiated_rates.csv": [_overlapping_rates, _tiers],
     "asset_changes.csv": [_timeline],
     "credit_grants.csv": [_credit_rules],
+    "alert_rules.csv": [_alert_rules],
 }

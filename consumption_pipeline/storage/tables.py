@@ -263,3 +263,27 @@ period_closures = sa.Table(
     sa.Column("checksum", TEXT), sa.Column("outbox", TEXT), sa.Column("run_id", TEXT),
     sa.Column("recorded_at", INSTANT),
 )  # fmt: skip
+
+# Alerts (domain/alerts.py, closing/alerts.py): an alert is inserted once, the first time its
+# rule's threshold is crossed in a period, and never replaced (it may have been delivered); each
+# delivery attempt is a row of its own. They live apart from TABLES, keyed by their own ids.
+alert_metadata = sa.MetaData()
+alerts = sa.Table(
+    "alerts", alert_metadata,
+    sa.Column("alert_id", TEXT, primary_key=True), sa.Column("period", DATE),
+    sa.Column("rule_id", TEXT), sa.Column("kind", TEXT), sa.Column("account_id", TEXT),
+    sa.Column("subject_type", TEXT), sa.Column("subject_id", TEXT),
+    sa.Column("usage_resource_id", TEXT), sa.Column("value", QUANTITY),
+    sa.Column("threshold", QUANTITY), sa.Column("unit", TEXT), sa.Column("as_of", DATE),
+    sa.Column("details", TEXT), sa.Column("channel", TEXT), sa.Column("recipient", TEXT),
+    sa.Column("run_id", TEXT), sa.Column("fired_at", INSTANT),
+    sa.UniqueConstraint("period", "rule_id", "account_id", "subject_type", "subject_id"),
+)  # fmt: skip
+alert_deliveries = sa.Table(
+    "alert_deliveries", alert_metadata,
+    sa.Column("alert_id", TEXT, primary_key=True), sa.Column("attempt", INT, primary_key=True),
+    sa.Column("channel", TEXT), sa.Column("target", TEXT), sa.Column("started_at", INSTANT),
+    sa.Column("finished_at", INSTANT), sa.Column("outcome", TEXT),  # sending|delivered|failed
+    sa.Column("status_code", INT), sa.Column("error", TEXT), sa.Column("next_attempt_at", INSTANT),
+    sa.Column("worker", TEXT),
+)  # fmt: skip

@@ -36,6 +36,7 @@ def test_one_check_per_catalog_file_named_after_it(files):
         "catalog_accounts", "catalog_usage_resources", "catalog_token_rates", "catalog_products",
         "catalog_product_grants", "catalog_assets", "catalog_price_book",
         "catalog_negotiated_rates", "catalog_asset_changes", "catalog_credit_grants",
+        "catalog_alert_rules",
     ]  # fmt: skip
     assert all(o.passed for o in outcomes)
     assert outcomes[0].summary == "passed: 2 rows of accounts.csv"
