@@ -194,6 +194,11 @@ def credits(*rows: str) -> Callable[[Path], None]:
     return catalog_text("credit_grants.csv", (header + "".join(r + "\n" for r in rows)).encode())
 
 
+def alert_rules(*rows: str) -> Callable[[Path], None]:
+    header = "rule_id,account_id,kind,threshold,usage_resource_id,scope,channel,recipient\n"
+    return catalog_text("alert_rules.csv", (header + "".join(r + "\n" for r in rows)).encode())
+
+
 CASES = [
     # CSV rows that cannot be read as a row: the other rows of the same file are billed.
     Case("csv-too-many-fields", extra_csv(event() + ["surplus"]),
@@ -574,6 +579,36 @@ CASES = [
            "'priority': expected an integer, got '1.5'"),
           ("credit-ending-on-its-first-day", ["k1,ACME,,credits,5,2026-10-02,2026-10-02,,"],
            "'valid_to': expected a date after effective_date, got '2026-10-02'"),
+      ]],
+    *[Case(name, alert_rules(*rows), Raises(CatalogError, f"alert_rules.csv: row {len(rows)} "
+                                            f"(line {len(rows) + 1}), column {message}"))
+      for name, rows, message in [
+          ("alert-rule-id-repeated", ["r1,,consumed_share,80,,,,", "r1,,balance_below,5,,,,"],
+           "'rule_id': expected a unique rule_id, got 'r1'"),
+          ("alert-kind-unknown", ["r1,,spend_spike,80,,,,"],
+           "'kind': expected one of consumed_share|exhaustion_within_days|overage_amount|"
+           "balance_below, got 'spend_spike'"),
+          ("alert-for-an-unknown-account", ["r1,NOBODY,consumed_share,80,,,,"],
+           "'account_id': expected a known account_id, got 'NOBODY'"),
+          ("alert-threshold-not-a-number", ["r1,,overage_amount,ten,,,,"],
+           "'threshold': expected a non-negative decimal number, got 'ten'"),
+          ("alert-share-above-100-percent", ["r1,ACME,consumed_share,120,credits,,,"],
+           "'threshold': expected a percentage above 0 and at most 100, got '120'"),
+          ("alert-days-not-whole", ["r1,,exhaustion_within_days,2.5,,,,"],
+           "'threshold': expected a whole number of days from 0 to 366, got '2.5'"),
+          ("alert-on-a-converted-resource", ["r1,,balance_below,5,compute_hours,,,"],
+           "'usage_resource_id': expected a resource drawn from its own buckets (not one "
+           "converted into a token), got 'compute_hours'"),
+          ("alert-scope-on-the-forecast", ["r1,,exhaustion_within_days,7,,wallet,,"],
+           "'scope': expected no scope for kind exhaustion_within_days (its subject is fixed), "
+           "got 'wallet'"),
+          ("alert-email-without-address", ["r1,,overage_amount,10,,,email,"],
+           "'recipient': expected an email address for the email channel, got ''"),
+          ("alert-webhook-not-http", ["r1,,overage_amount,10,,,webhook,ftp://hooks.example"],
+           "'recipient': expected an http:// or https:// URL for the webhook channel, got "
+           "'ftp://hooks.example'"),
+          ("alert-channel-unknown", ["r1,,overage_amount,10,,,pager,"],
+           "'channel': expected one of webhook|email, got 'pager'"),
       ]],
     *[Case(f"grant-{column.replace('_', '-')}-unknown", catalog_text("product_grants.csv", (
         f"grant_id,product_id,usage_resource_id,quantity,renewal,binding,{column}\n"
