@@ -17,7 +17,9 @@ from consumption_pipeline.defs import (
     sensors,
     summaries,
 )
+from consumption_pipeline.defs import adhoc as adhoc_module
 from consumption_pipeline.defs.adhoc import adhoc_summary
+from consumption_pipeline.defs.metadata import described
 from consumption_pipeline.defs.partitions import billing_periods
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.storage.alert_settings import AlertSettings
@@ -29,14 +31,18 @@ BILLING_JOB = "billing_job"
 def build_defs(settings: Settings) -> dg.Definitions:
     periods = billing_periods(settings.first_period, settings.billing_timezone)
     sources = [
-        dg.AssetSpec("catalog", group_name="sources",
+        dg.AssetSpec("catalog", group_name="sources", kinds={"csv"},
                      description=f"Catalog CSV files in {settings.source_dir}"),
-        dg.AssetSpec("usage_files", group_name="sources",
+        dg.AssetSpec("usage_files", group_name="sources", kinds={"file"},
                      description=f"Usage event files in {settings.source_dir}/usage"),
     ]  # fmt: skip
-    stages = [module.build(periods) for module in (ingest, buckets, rating, drawdown, summaries)]
-    forecasts = forecast.build(periods)
-    restated = restatements.build(periods)
+
+    def built(module):
+        return described(module.build(periods), module.__name__, settings.warehouse_url)
+
+    stages = [built(module) for module in (ingest, buckets, rating, drawdown, summaries)]
+    forecasts, restated = built(forecast), built(restatements)
+    adhoc = described(adhoc_summary, adhoc_module.__name__, settings.warehouse_url)
     AlertSettings.from_env()  # a bad alert channel setting stops here, naming the variable
     alerting = alerts.build(periods)
     billing_job = dg.define_asset_job(BILLING_JOB, selection=dg.AssetSelection.groups("lifecycle")
@@ -46,7 +52,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     operations = [close.build(periods), schedules.build(settings, BILLING_JOB),
                   sensors.build(settings, BILLING_JOB), alerts.build_sensor()]  # fmt: skip
     base = dg.Definitions(
-        assets=[*sources, *stages, forecasts, restated, *alerting, adhoc_summary],
+        assets=[*sources, *stages, forecasts, restated, *alerting, adhoc],
         jobs=[billing_job],
         # A run's steps form a chain: one process per run (a process per step costs its start-up).
         executor=dg.in_process_executor,

@@ -9,6 +9,7 @@ back from the warehouse, give the same digest; any changed, added or removed row
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -127,3 +128,51 @@ def code_version() -> str:
     root = Path(consumption_pipeline.__file__).parent
     sources = sorted(root.rglob("*.py"))
     return f"{version('consumption-pipeline')}+{files_digest(sources, root)[:12]}"
+
+
+# What computes and stores an asset's rows: the rules and the storage (not the lineage, checks or
+# other plumbing, which change no row).
+_COMPUTING = ("consumption_pipeline.domain", "consumption_pipeline.storage",
+              "consumption_pipeline.defs.resources")  # fmt: skip
+
+
+@functools.cache
+def asset_code_version(module: str) -> str:
+    """The code version of the assets that `module` defines: the package version plus a digest of
+    `module` and of every module of the rules and the storage it imports, directly or through
+    them. Dagster marks an asset whose code version changed since its last materialization."""
+    root = Path(consumption_pipeline.__file__).parent.parent
+    return f"{version('consumption-pipeline')}+{files_digest(code_files(module), root)[:12]}"
+
+
+def code_files(module: str) -> list[Path]:
+    """The source files behind `module`'s code version."""
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        path = _source_of(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        todo += [m for m in _imports(path) if m.startswith(_COMPUTING)]
+    return sorted(seen.values())
+
+
+def _source_of(module: str) -> Path | None:
+    base = Path(consumption_pipeline.__file__).parent.parent.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(path: Path) -> list[str]:
+    """The absolute module names `path` imports (for `from a import b`: `a` and `a.b`)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return names

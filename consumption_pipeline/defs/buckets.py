@@ -23,7 +23,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                 {"entitlement_buckets": buckets},
                 where={"entitlement_buckets": {"rollover_generation": 0}},
             )
-            record_lineage(context, source, store, {"entitlement_buckets": buckets})
-        return dg.MaterializeResult(metadata=table_metadata(buckets))
+            version = record_lineage(context, source, store, {"entitlement_buckets": buckets})
+        return dg.MaterializeResult(metadata=table_metadata(buckets), data_version=version)
 
     return entitlement_buckets

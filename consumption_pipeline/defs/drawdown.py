@@ -4,7 +4,12 @@ import dagster as dg
 import pandas as pd
 
 from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
-from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
+from consumption_pipeline.defs.metadata import (
+    check_result,
+    check_spec,
+    column_lineage,
+    table_metadata,
+)
 from consumption_pipeline.defs.partitions import previous_period
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.drawdown import draw_down
@@ -58,12 +63,13 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             # One transaction: the ledger, the balances and the rollover buckets agree, or none changes.
             _, (digests, conserved, balanced) = alongside(digest_and_check, lambda: store.replace_period(
                 context.partition_key, written, where={"entitlement_buckets": {"origin": "rollover"}}))  # fmt: skip
-            record_lineage(context, source, store, written, outputs=digests)
+            version = record_lineage(context, source, store, written, outputs=digests)
         overage = result.usage_summaries["overage"].sum()
-        yield dg.MaterializeResult(asset_key="usage_summaries", metadata=table_metadata(
-            result.usage_summaries, total_overage=float(overage)))  # fmt: skip
-        yield dg.MaterializeResult(asset_key="entitlement_ledger", metadata=table_metadata(ledger))
-        yield dg.MaterializeResult(asset_key="bucket_balances", metadata=table_metadata(
+        yield dg.MaterializeResult(asset_key="usage_summaries", data_version=version, metadata=table_metadata(
+            result.usage_summaries, total_overage=float(overage), **column_lineage("usage_summaries")))  # fmt: skip
+        yield dg.MaterializeResult(asset_key="entitlement_ledger", data_version=version,
+                                   metadata=table_metadata(ledger))  # fmt: skip
+        yield dg.MaterializeResult(asset_key="bucket_balances", data_version=version, metadata=table_metadata(
             result.bucket_balances, rollover_buckets=len(result.rollover_buckets)))  # fmt: skip
         yield check_result("usage_summaries", conserved, blocking=True)
         yield check_result("bucket_balances", balanced, blocking=True)

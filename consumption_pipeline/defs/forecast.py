@@ -49,11 +49,11 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                               source.grace_days)  # fmt: skip
             frames = {"bucket_forecasts": result.buckets, "overage_forecasts": result.overage}
             store.replace_period(context.partition_key, frames)
-            record_lineage(context, source, store, frames,
+            version = record_lineage(context, source, store, frames,
                            {"settings/as_of": f"{as_of:%Y-%m-%d}", "settings/window_days": str(config.window_days)})  # fmt: skip
-        yield dg.MaterializeResult(asset_key="bucket_forecasts", metadata=table_metadata(
+        yield dg.MaterializeResult(asset_key="bucket_forecasts", data_version=version, metadata=table_metadata(
             result.buckets, as_of=f"{as_of:%Y-%m-%d}"))  # fmt: skip
-        yield dg.MaterializeResult(asset_key="overage_forecasts", metadata=table_metadata(
+        yield dg.MaterializeResult(asset_key="overage_forecasts", data_version=version, metadata=table_metadata(
             result.overage, as_of=f"{as_of:%Y-%m-%d}"))  # fmt: skip
 
     return forecast_assets

@@ -76,11 +76,12 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                                          result.reconciliation)]  # fmt: skip
 
             outcomes, digests = alongside(lambda: output_digests(written), write_and_check)
-            record_lineage(context, source, store, written, outputs=digests)
+            version = record_lineage(context, source, store, written, outputs=digests)
         reasons = result.quarantined_events["reason"].value_counts().to_dict()
-        yield dg.MaterializeResult(asset_key="usage_events", metadata=table_metadata(
-            result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()}))  # fmt: skip
-        yield dg.MaterializeResult(asset_key="quarantined_events", metadata=table_metadata(
+        yield dg.MaterializeResult(asset_key="usage_events", data_version=version, metadata=table_metadata(
+            result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()},
+            **{"dagster/uri": store.lake.uri("usage_events", context.partition_key)}))  # fmt: skip
+        yield dg.MaterializeResult(asset_key="quarantined_events", data_version=version, metadata=table_metadata(
             result.quarantined_events, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
         for outcome in outcomes:
             yield check_result("usage_events", outcome, blocking=True)

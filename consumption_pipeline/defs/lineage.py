@@ -2,11 +2,12 @@
 with which code.
 
 Each stage calls `record_lineage` once, after its write. It stores one `stage_runs` row per table
-written (run id, code version, input fingerprints, digest and row count of what was written) and
-adds the same facts to the materialization's metadata, so that the asset's history in the Dagster
-UI shows when an input changed. Two materializations with the same `lineage/fingerprint` ran the
-same code on the same inputs: the period's event set, every catalog file, the settings the step
-uses and the digests of the upstream rows it read.
+written (run id, code version, input fingerprints, digest and row count of what was written),
+adds the input and output digests to the materialization's metadata and returns the data version
+of what it wrote: a digest of the asset's code version and of its inputs (the period's event set,
+every catalog file, the settings the step uses and the digests of the upstream rows it read). Two
+materializations with the same data version ran the same code on the same inputs; the Dagster UI
+shows the code version and the data version of each, and marks what changed since.
 """
 
 import datetime as dt
@@ -80,9 +81,9 @@ def record_lineage(
     written: dict[str, pd.DataFrame],
     extra_inputs: dict[str, str] | None = None,
     outputs: dict[str, str] | None = None,
-) -> None:
+) -> dg.DataVersion:
     """Record the run, inputs, code version and row counts of the tables this step just wrote
-    (`outputs`: their digests, if already computed)."""
+    (`outputs`: their digests, if already computed); return their data version."""
     store = warehouse.open() if isinstance(warehouse, WarehouseResource) else warehouse
     step, period = context.assets_def.node_def.name, context.partition_key
     outputs = output_digests(written) if outputs is None else outputs
@@ -94,7 +95,8 @@ def record_lineage(
         else "not an input of this step"
     )
     inputs["settings/status"] = _status(source, period) if step == "summaries" else "-"
-    code = fingerprints.code_version()
+    # the assets of one step share its code version (defs/metadata.described)
+    code = context.assets_def.code_versions_by_key[next(iter(context.selected_asset_keys))]
     fingerprint = fingerprints.mapping_digest({"code_version": code, **inputs})
     if written:  # the restatements step writes only audit tables: metadata alone
         runs.record(store.engine, pd.DataFrame({
@@ -104,17 +106,20 @@ def record_lineage(
             "row_count": [len(frame) for frame in written.values()],
             "recorded_at": pd.Timestamp(dt.datetime.now(dt.UTC)),
         }))  # fmt: skip
+    assets = {key.to_user_string() for key in context.selected_asset_keys}
     metadata = {
-        "lineage/fingerprint": fingerprint, "lineage/code_version": code,
         **{f"lineage/input/{k}": v for k, v in sorted(inputs.items())},
-        **{f"lineage/rows/{k}": len(v) for k, v in written.items()},
+        # rows of the tables that are no asset of their own (an asset shows its row count)
+        **{f"lineage/rows/{k}": len(v) for k, v in written.items() if k not in assets},
         **{f"lineage/output/{k}": v for k, v in outputs.items()},
     }  # fmt: skip
     for key in context.selected_asset_keys:
         context.add_asset_metadata(metadata, asset_key=key)
     if step == "ingest" and _due_and_not_closed(store, source, period):
         events = len(written["usage_events"])
-        keep_billed_basis(store, period, events, inputs, code, context.run.run_id)
+        keep_billed_basis(store, period, events, inputs, fingerprints.code_version(),
+                          context.run.run_id)  # fmt: skip
+    return dg.DataVersion(fingerprint)
 
 
 def _source_inputs(source: SourceDirectory, step: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Materialization metadata (row counts and a small Markdown preview of what was written) and the
-data-quality checks as Dagster asset checks."""
+"""What Dagster shows of each asset: its code version, kinds, table name and column schema (from
+the table definitions), the column lineage along the billed path, the materialization metadata
+(row counts, a small Markdown preview) and the data-quality checks as Dagster asset checks."""
 
 from __future__ import annotations
 
@@ -7,8 +8,91 @@ import warnings
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
+from consumption_pipeline.audit.fingerprints import asset_code_version
 from consumption_pipeline.quality.outcome import Outcome
+from consumption_pipeline.storage.tables import AUDIT_TABLES, LAKE_TABLES, TABLES
+
+# The table each asset is kept as, where its name is not the asset's key.
+KEPT_AS = {"restatements": "restatement_lines", "adhoc_summary": "adhoc_summaries"}
+
+# Where each column of the billed path comes from (space-separated "asset.column"s): the invoice
+# line back to the events, as the UI's column lineage shows it.
+_KEY = {c: f"{{0}}.{c}" for c in ("account_id", "asset_id", "usage_resource_id")}
+_RATED = ("aggregation_period", "window_start", "window_date", "event_count", "consumption",
+          "drawdown_resource_id", "tokens_per_unit", "drawdown_quantity", "currency",
+          "rate_source", "rate_asset_id", "rate_effective_from", "overage_chargeable")  # fmt: skip
+COLUMN_LINEAGE: dict[str, dict[str, str]] = {
+    "rated_usage": {
+        **{c: s.format("usage_events") for c, s in _KEY.items()},
+        "summary_id": "usage_events.account_id usage_events.asset_id usage_events.usage_resource_id usage_events.usage_date",
+        "window_start": "usage_events.usage_date", "window_date": "usage_events.usage_date",
+        "event_count": "usage_events.event_id", "consumption": "usage_events.quantity",
+        "drawdown_quantity": "usage_events.quantity",
+    },
+    "usage_summaries": {
+        **{c: s.format("rated_usage") for c, s in _KEY.items()}, "summary_id": "rated_usage.summary_id",
+        **{c: f"rated_usage.{c}" for c in _RATED},
+        "debited": "rated_usage.drawdown_quantity entitlement_buckets.granted",
+        "overage": "rated_usage.drawdown_quantity entitlement_buckets.granted",
+        "commitment_bucket_id": "entitlement_buckets.bucket_id",
+    },
+    "ratable_summaries": {
+        **{c: s.format("usage_summaries") for c, s in _KEY.items()},
+        **{c: f"usage_summaries.{c}" for c in ("rate_source", "rate_asset_id", "rate_effective_from", "currency")},
+        "overage_quantity": "usage_summaries.overage",
+        "net_unit_rate": "usage_summaries.rate_source usage_summaries.rate_asset_id usage_summaries.rate_effective_from",
+        "amount": "usage_summaries.overage usage_summaries.rate_asset_id usage_summaries.rate_effective_from",
+    },
+    "liable_summaries": {
+        **{c: s.format("ratable_summaries") for c, s in _KEY.items()},
+        "consumption": "usage_summaries.consumption", "debited": "usage_summaries.debited",
+        **{c: f"ratable_summaries.{c}" for c in ("overage_quantity", "net_unit_rate", "amount", "currency")},
+    },
+}  # fmt: skip
+
+
+def described(assets: dg.AssetsDefinition, module: str, warehouse_url: str) -> dg.AssetsDefinition:
+    """`assets` (defined in `module`) with their code version, kinds, table name and column
+    schema."""
+    dialect = sa.make_url(warehouse_url).get_backend_name()
+    code_version = asset_code_version(module)
+
+    def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
+        table = KEPT_AS.get(spec.key.to_user_string(), spec.key.to_user_string())
+        if table not in TABLES and table not in AUDIT_TABLES:
+            return spec.replace_attributes(code_version=code_version, kinds={"pandas"})
+        kept = "parquet" if table in LAKE_TABLES else dialect
+        return spec.replace_attributes(
+            code_version=code_version, kinds={"pandas", kept},
+            metadata={**spec.metadata, "dagster/table_name": table,
+                      "dagster/column_schema": column_schema(table, dialect)},
+        )  # fmt: skip
+
+    return assets.map_asset_specs(describe)
+
+
+def column_schema(table: str, dialect: str) -> dg.TableSchema:
+    """The columns of `table` with their types as the warehouse's dialect names them (the lake's
+    as SQLite would: they are Arrow types of the same names)."""
+    definition = TABLES.get(table, AUDIT_TABLES.get(table))
+    names = sa.dialects.registry.load("postgresql" if dialect == "postgresql" else "sqlite")()
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, c.type.compile(dialect=names)) for c in definition.columns
+    ])  # fmt: skip
+
+
+def column_lineage(asset: str) -> dict:
+    """The materialization metadata of `asset`'s column lineage (none off the billed path)."""
+    if asset not in COLUMN_LINEAGE:
+        return {}
+    return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
+        column: [dg.TableColumnDep(asset_key=dg.AssetKey(s.split(".")[0]), column_name=s.split(".")[1])
+                 for s in sources.split()]
+        for column, sources in COLUMN_LINEAGE[asset].items()
+    })}  # fmt: skip
+
 
 PREVIEW_ROWS = 10
 FAILING_ROWS = 50  # failing rows shown in a check's metadata

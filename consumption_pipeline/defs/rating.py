@@ -4,7 +4,12 @@ import dagster as dg
 import pandas as pd
 
 from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
-from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
+from consumption_pipeline.defs.metadata import (
+    check_result,
+    check_spec,
+    column_lineage,
+    table_metadata,
+)
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.rating import RATED_FROM, rate_usage
 from consumption_pipeline.quality.anomalies import volume_anomalies
@@ -27,11 +32,14 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             written = {"rated_usage": rated}
             _, digests = alongside(lambda: output_digests(written),
                                    lambda: store.replace_period(context.partition_key, written))  # fmt: skip
-            record_lineage(context, source, store, written, outputs=digests)
+            version = record_lineage(context, source, store, written, outputs=digests)
         previous = store.read_period("rated_usage", _previous(context.partition_key))
         outcome = volume_anomalies(rated, previous, source.anomaly_factor)
-        return dg.MaterializeResult(metadata=table_metadata(rated),
-                                    check_results=[check_result("rated_usage", outcome, False)])  # fmt: skip
+        return dg.MaterializeResult(
+            metadata=table_metadata(rated, **column_lineage("rated_usage"),
+                                    **{"dagster/uri": store.lake.uri("rated_usage", context.partition_key)}),
+            data_version=version, check_results=[check_result("rated_usage", outcome, False)],
+        )  # fmt: skip
 
     return rated_usage
 

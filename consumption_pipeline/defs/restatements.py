@@ -24,18 +24,18 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceDirectory, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         with warehouse.holding(context) as store:
-            record_lineage(context, source, store, {})
+            version = record_lineage(context, source, store, {})
             result = restate(store, context.partition_key, context.run.run_id, code_version())
         if result is None:
-            return dg.MaterializeResult(metadata={"dagster/row_count": 0,
-                                                  "restatement": "none"})  # fmt: skip
+            return dg.MaterializeResult(data_version=version, metadata={"dagster/row_count": 0,
+                                                                        "restatement": "none"})  # fmt: skip
         lines = result.lines
         totals = lines.groupby("currency")["amount"].agg(lambda a: sum(a, Decimal(0)))
         shown = lines[["account_id", "asset_id", "usage_resource_id", "consumption", "debited",
                        "overage_quantity", "amount", "currency"]]  # fmt: skip
         events = result.events[["change", "event_id", "account_id", "quantity", "billed_quantity",
                                 "source_file", "row_number"]]  # fmt: skip
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(data_version=version, metadata={
             "dagster/row_count": len(lines), "restatement": result.restatement_id,
             "booked_in": f"{pd.Timestamp(result.booked_in):%Y-%m}", "reason": result.reason,
             **{f"total/{c}": str(v) for c, v in totals.items()},

@@ -4,7 +4,12 @@ import dagster as dg
 import pandas as pd
 
 from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
-from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
+from consumption_pipeline.defs.metadata import (
+    check_result,
+    check_spec,
+    column_lineage,
+    table_metadata,
+)
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.summaries import SUMMARIZED, summarize
 from consumption_pipeline.quality.conservation import liable_equals_ratable
@@ -40,14 +45,13 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             _, digests = alongside(lambda: output_digests(written), lambda: store.replace_period(
                 context.partition_key, written, where={"ratable_summaries": {"line_type": "usage"},
                                                        "liable_summaries": {"line_type": "usage"}}))  # fmt: skip
-            record_lineage(context, source, store, written, outputs=digests)
+            version = record_lineage(context, source, store, written, outputs=digests)
         liable = result.liable_summaries
         totals = liable.groupby("currency")["amount"].sum()
-        yield dg.MaterializeResult(
-            asset_key="ratable_summaries", metadata=table_metadata(result.ratable_summaries)
-        )
-        yield dg.MaterializeResult(asset_key="liable_summaries", metadata=table_metadata(
-            liable, **{f"total/{c}": str(v) for c, v in totals.items()},
+        yield dg.MaterializeResult(asset_key="ratable_summaries", data_version=version, metadata=table_metadata(
+            result.ratable_summaries, **column_lineage("ratable_summaries")))  # fmt: skip
+        yield dg.MaterializeResult(asset_key="liable_summaries", data_version=version, metadata=table_metadata(
+            liable, **column_lineage("liable_summaries"), **{f"total/{c}": str(v) for c, v in totals.items()},
             status=str(liable["status"].iloc[0]) if len(liable) else "none"))  # fmt: skip
         outcome = liable_equals_ratable(liable, result.ratable_summaries)
         yield check_result("liable_summaries", outcome, blocking=True)

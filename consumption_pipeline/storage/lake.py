@@ -13,6 +13,7 @@ file or the new one, never half of one. Frames come back in the boundary types o
 from __future__ import annotations
 
 import functools
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -149,6 +150,12 @@ class Lake:
         selector = pafs.FileSelector(f"{self._base}/{_table(name).name}", allow_not_found=True)
         folders = [info.base_name for info in self._fs.get_file_info(selector)]
         return sorted(f.removeprefix("period=") for f in folders if f.startswith("period="))
+
+    def uri(self, name: str, period: str) -> str:
+        """Where the file of `name` for `period` is, as a URL (file:// for a local lake)."""
+        path = self._path(name, period_day(period))
+        scheme = self.root.split("://", 1)[0] if "://" in self.root else "file"
+        return f"{scheme}://{urllib.parse.quote(path, safe='/=')}"
 
     def _path(self, name: str, day: date) -> str:
         return f"{self._base}/{name}/period={day.isoformat()}/{_FILE}"

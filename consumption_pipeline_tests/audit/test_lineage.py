@@ -1,12 +1,14 @@
-"""Lineage: every partition materialization records its inputs, code version and row counts."""
+"""Lineage: every partition materialization records its inputs, code version and data version."""
 
 from __future__ import annotations
+
+import json
 
 import dagster as dg
 import pytest
 
 from consumption_pipeline.audit import runs
-from consumption_pipeline.audit.fingerprints import code_version, file_digest, frame_digest
+from consumption_pipeline.audit.fingerprints import file_digest, frame_digest, mapping_digest
 from consumption_pipeline.definitions import BILLING_JOB, defs
 from consumption_pipeline.defs.lineage import alongside
 from consumption_pipeline.domain.catalog import REQUIRED
@@ -29,10 +31,10 @@ def latest(home, asset: str, partition: str) -> dg.EventLogRecord:
 
 
 @pytest.mark.parametrize("asset", PARTITIONED)
-def test_every_partition_materialization_records_inputs_code_and_rows(sample_run, asset):
+def test_every_partition_materialization_records_inputs_code_and_data_version(sample_run, asset):
     record = latest(sample_run.home, asset, "2026-10-01")
-    metadata = record.asset_materialization.metadata
-    assert metadata["lineage/code_version"].value == code_version()
+    materialization = record.asset_materialization
+    metadata = materialization.metadata
     for name in sorted(REQUIRED):  # every catalog file, by the SHA-256 of its bytes
         assert metadata[f"lineage/input/catalog/{name}"].value == file_digest(DEFAULT_SOURCE / name)
     # The period's event set: the digest of October's accepted events, recomputed here.
@@ -43,9 +45,27 @@ def test_every_partition_materialization_records_inputs_code_and_rows(sample_run
         assert metadata["lineage/input/events"].value == frame_digest(
             events, TABLES["usage_events"]
         )
-    assert len(metadata["lineage/fingerprint"].value) == 32
-    if asset in TABLES:
-        assert metadata[f"lineage/rows/{asset}"].value == metadata["dagster/row_count"].value
+    # Dagster's own code and data versions: the asset's declared code version, and a digest of
+    # it with the inputs recorded beside the run in stage_runs.
+    key = dg.AssetKey(asset)
+    assert (
+        materialization.tags["dagster/code_version"]
+        == (defs.resolve_assets_def(key).code_versions_by_key[key])
+    )
+    step = record.event_log_entry.dagster_event.step_key
+    rows = runs.for_periods(Warehouse(sample_run.url).engine, ["2026-10-01"])
+    rows = rows[rows["step"] == step]
+    if asset == "restatements":  # it writes only audit tables: no stage_runs row
+        assert rows.empty and len(materialization.tags["dagster/data_version"]) == 32
+    else:
+        row = rows.iloc[0]
+        recorded = {"code_version": row["code_version"], **json.loads(row["inputs"])}
+        assert row["code_version"] == materialization.tags["dagster/code_version"]
+        assert materialization.tags["dagster/data_version"] == mapping_digest(recorded)
+    # What Dagster shows itself is not repeated by hand.
+    assert not {"lineage/fingerprint", "lineage/code_version", f"lineage/rows/{asset}"} & set(
+        metadata
+    )
 
 
 def test_the_drawdown_records_the_previous_periods_balances_it_opened_with(sample_run):

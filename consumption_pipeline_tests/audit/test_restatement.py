@@ -16,6 +16,7 @@ import pytest
 from consumption_pipeline.audit import store as audit_store
 from consumption_pipeline.audit.fingerprints import code_version, file_digest, frame_digest
 from consumption_pipeline.audit.restatement import differences, reason, restate
+from consumption_pipeline.definitions import defs
 from consumption_pipeline.storage.settings import DEFAULT_SOURCE
 from consumption_pipeline.storage.tables import TABLES
 from consumption_pipeline.storage.warehouse import Warehouse
@@ -127,8 +128,9 @@ def test_the_asset_history_shows_the_same_computation_then_the_changed_input(lat
         limit=10, ascending=True,
     ).records  # fmt: skip
     history = [r.event_log_entry.asset_materialization.metadata for r in records]
+    tags = [r.event_log_entry.asset_materialization.tags for r in records]
     assert len(history) == 3  # the first run, the close, the run after the late event
-    fingerprints = [m["lineage/fingerprint"].value for m in history]
+    fingerprints = [t["dagster/data_version"] for t in tags]
     events = [m["lineage/input/events"].value for m in history]
     # Run and close: same inputs, same code, so the same fingerprint and the same rows written.
     assert fingerprints[0] == fingerprints[1] != fingerprints[2]
@@ -144,8 +146,10 @@ def test_the_asset_history_shows_the_same_computation_then_the_changed_input(lat
     store = Warehouse(late_event["url"])
     assert events[2] == frame_digest(store.read_period("usage_events", "2026-09-01"),
                                      TABLES["usage_events"])  # fmt: skip
-    assert history[2]["lineage/rows/usage_events"].value == 80 + 1
-    assert history[2]["lineage/code_version"].value == code_version()
+    assert history[2]["dagster/row_count"].value == 80 + 1
+    assert {t["dagster/code_version"] for t in tags} == {
+        defs.resolve_assets_def("usage_events").code_versions_by_key[dg.AssetKey("usage_events")]
+    }
 
 
 def test_differences_are_measured_from_what_was_billed_and_restated_so_far():

@@ -10,7 +10,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from consumption_pipeline.audit.fingerprints import code_version
 from consumption_pipeline.audit.trace import (
     LineKey,
     LineNotFound,
@@ -19,6 +18,7 @@ from consumption_pipeline.audit.trace import (
     read_trace,
 )
 from consumption_pipeline.cli import main
+from consumption_pipeline.definitions import defs
 from consumption_pipeline.storage.warehouse import Warehouse
 
 ACME_OCTOBER = LineKey("2026-10-01", "ACME", "A1", "credits")
@@ -67,8 +67,20 @@ def test_every_row_of_the_trace_names_the_run_and_code_version_that_wrote_it(sam
     for section in (trace.line, trace.ratable, trace.usage_summaries, trace.ledger, trace.buckets,
                     trace.events):  # fmt: skip
         assert set(section["run_id"]) == {run_id}
-        assert set(section["code_version"]) == {code_version()}
-    assert re.fullmatch(r"0\.1\.0\+[0-9a-f]{12}", code_version())
+    # each row names the code version of the asset that wrote it
+    versions = {table: defs.resolve_assets_def(table).code_versions_by_key[dg.AssetKey(table)]
+                for table in ("liable_summaries", "ratable_summaries", "usage_summaries",
+                              "entitlement_ledger", "usage_events", "entitlement_buckets")}  # fmt: skip
+    assert set(trace.line["code_version"]) == {versions["liable_summaries"]}
+    assert set(trace.ratable["code_version"]) == {versions["ratable_summaries"]}
+    assert set(trace.usage_summaries["code_version"]) == {versions["usage_summaries"]}
+    assert set(trace.ledger["code_version"]) == {versions["entitlement_ledger"]}
+    assert set(trace.events["code_version"]) == {versions["usage_events"]}
+    assert set(trace.buckets["code_version"]) <= {
+        versions["entitlement_buckets"],
+        versions["usage_summaries"],
+    }  # rollover buckets
+    assert all(re.fullmatch(r"0\.1\.0\+[0-9a-f]{12}", v) for v in versions.values())
 
 
 def test_a_rate_change_inside_the_period_shows_both_rates(sample_run, catalog):
