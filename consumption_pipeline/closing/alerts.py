@@ -139,8 +139,7 @@ class AlertRegister:
             return []
         due = state[state["status"].eq("pending")]
         stamp = pd.Timestamp(now)
-        ready = due["next_attempt_at"].isna() | (pd.to_datetime(due["next_attempt_at"], utc=True)
-                                                 <= stamp)  # fmt: skip
+        ready = due["next_attempt_at"].isna() | (due["next_attempt_at"] <= stamp)
         due = due[ready].sort_values(["fired_at", "alert_id"], kind="stable")
         return due.to_dict("records")
 
@@ -195,27 +194,43 @@ def _alert_row(r: dict[str, Any], run_id: str, now: dt.datetime) -> dict[str, An
 
 
 def _with_state(found: pd.DataFrame, tries: pd.DataFrame) -> pd.DataFrame:
+    """Each alert with its delivery state, from its attempts in order."""
+    lease = dt.timedelta(seconds=LEASE_SECONDS)
+    state: dict[str, dict[str, Any]] = {}
+    for t in tries.sort_values(["alert_id", "attempt"]).to_dict("records"):
+        s = state.setdefault(t["alert_id"], {"attempts": 0, "delivered_at": None})
+        s["attempts"] = int(t["attempt"])
+        s["last_error"] = t["error"]
+        if t["outcome"] == "delivered" and s["delivered_at"] is None:
+            s["delivered_at"] = _utc(t["finished_at"])
+        # A `sending` attempt holds the alert until its lease runs out.
+        s["next_attempt_at"] = (
+            _utc(t["started_at"]) + lease if t["outcome"] == "sending"
+            else _utc(t["next_attempt_at"])
+        )  # fmt: skip
     out = found.copy()
-    if out.empty:
-        return out.assign(status=[], attempts=[], delivered_at=[], last_error=[],
-                          next_attempt_at=[])  # fmt: skip
-    tries = tries.sort_values(["alert_id", "attempt"])
-    count = tries.groupby("alert_id")["attempt"].max()
-    delivered = tries[tries["outcome"].eq("delivered")].drop_duplicates("alert_id")
-    delivered = delivered.set_index("alert_id")["finished_at"]
-    last = tries.drop_duplicates("alert_id", keep="last").set_index("alert_id")
-    out["attempts"] = out["alert_id"].map(count).fillna(0).astype("int64")
-    out["delivered_at"] = out["alert_id"].map(delivered)
-    out["last_error"] = out["alert_id"].map(last["error"]) if len(last) else None
-    # A `sending` attempt holds the alert until its lease runs out.
-    lease = pd.to_datetime(last["started_at"], utc=True) + pd.Timedelta(seconds=LEASE_SECONDS)
-    failed_next = pd.to_datetime(last["next_attempt_at"], utc=True)
-    next_at = failed_next.where(last["outcome"].ne("sending"), lease) if len(last) else failed_next
-    out["next_attempt_at"] = out["alert_id"].map(next_at) if len(last) else pd.NaT
-    out["status"] = "pending"
-    out.loc[out["channel"].isna(), "status"] = "recorded"
-    out.loc[out["delivered_at"].notna(), "status"] = "delivered"
+    ids = out["alert_id"]
+    out["attempts"] = [state.get(i, {}).get("attempts", 0) for i in ids]
+    out["delivered_at"] = pd.to_datetime(
+        [state.get(i, {}).get("delivered_at") for i in ids], utc=True)  # fmt: skip
+    out["last_error"] = [state.get(i, {}).get("last_error") for i in ids]
+    out["next_attempt_at"] = pd.to_datetime(
+        [state.get(i, {}).get("next_attempt_at") for i in ids], utc=True)  # fmt: skip
+    out["status"] = [
+        "recorded" if c is None or pd.isna(c) else "delivered" if d is not pd.NaT else "pending"
+        for c, d in zip(out["channel"], out["delivered_at"], strict=True)
+    ]  # fmt: skip
     return out
+
+
+def _utc(value) -> dt.datetime | None:
+    """An instant read back (SQLite gives it without its zone: it was written in UTC)."""
+    if value is None or pd.isna(value):
+        return None
+    stamp = pd.Timestamp(value)
+    return (
+        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    ).to_pydatetime()
 
 
 @dataclass
