@@ -24,6 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"consumption-pipeline: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("consumption-pipeline: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line, never a traceback (see the docstring)
+        print(f"consumption-pipeline: {_first_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "stopped unexpectedly"
 
 
 def _run_command(argv: list[str] | None) -> int:

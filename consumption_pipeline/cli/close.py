@@ -4,7 +4,6 @@ period-close job (defs/close.py), judged on --as-of (else today)."""
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +12,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import dagster as dg
 
-from consumption_pipeline.cli.instance import QUIET, RunFailed, dagster_home, failure
+from consumption_pipeline.cli.instance import (
+    QUIET,
+    RunFailed,
+    dagster_home,
+    failure,
+    open_instance,
+    source_folder,
+)
 from consumption_pipeline.closing.close import ensure_closable
 from consumption_pipeline.closing.dates import label
 from consumption_pipeline.closing.outbox import outbox_dir, outbox_folder, read_manifest
@@ -36,7 +42,7 @@ def add_close_command(commands: argparse._SubParsersAction) -> None:
         "close", help="close a billing period: materialize it a last time and export it once"
     )
     close.add_argument("--period", required=True, type=flag(month), help="billing period YYYY-MM")
-    close.add_argument("--source", default=env.source_dir, help="source directory")
+    close.add_argument("--source", help=f"source directory (default: {env.source_dir})")
     close.add_argument(
         "--warehouse", type=flag(warehouse_url), default=env.warehouse_url, help="SQLAlchemy URL"
     )
@@ -63,17 +69,15 @@ def add_close_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_close_command(args: argparse.Namespace) -> int:
-    import dagster as dg  # deferred: Dagster loads in seconds, a bad flag stops first
-
     period = f"{args.period}-01"
     settings = replace(
-        Settings.from_env(), source_dir=str(Path(args.source).resolve()),
+        Settings.from_env(), source_dir=str(source_folder(args.source)),
         warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
         as_of=args.as_of,
     )  # fmt: skip
     settings.check_period(args.period, f"--period {args.period}")
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
-    with dg.DagsterInstance.get() as instance:
+    dagster_home()
+    with open_instance() as instance:
         result = close_in_process(settings, period, args.outbox, instance)
     if not result.success:
         raise RunFailed(f"period {label(period)}: {failure(result)} (run {result.run_id})")

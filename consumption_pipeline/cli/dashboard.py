@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from consumption_pipeline.cli.instance import source_folder
 from consumption_pipeline.dashboard.checks import dagster_home
 from consumption_pipeline.storage.settings import Settings, flag, port, warehouse_url
 
@@ -24,8 +24,8 @@ def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
         help="SQLAlchemy URL (default: %(default)s)",
     )
     dashboard.add_argument(
-        "--source", default=env.source_dir, help="source directory, for names, units, policies "
-        "and rate rows (default: %(default)s)",
+        "--source", help="source directory, for names, units, policies and rate rows "
+        f"(default: {env.source_dir})",
     )  # fmt: skip
     dashboard.add_argument(
         "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
@@ -45,6 +45,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     # Deferred: the web stack loads for this command alone.
     from consumption_pipeline.dashboard.app import open_dashboard, serve
 
-    dashboard = open_dashboard(args.warehouse, Path(args.source), dagster_home(args.dagster_home))
+    source = source_folder(args.source)
+    dashboard = open_dashboard(args.warehouse, source, dagster_home(args.dagster_home))
     serve(dashboard, args.host, args.port)
     return 0

@@ -3,14 +3,21 @@ and one line for a failed run."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from consumption_pipeline.storage.settings import (
-    PROJECT_ROOT,
-)
+if TYPE_CHECKING:
+    import dagster as dg
+
+from consumption_pipeline.storage import settings
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE, PROJECT_ROOT
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "data" / "dagster_home"
+SOURCE_ENV = "CONSUMPTION_SOURCE_DIR"
 # The run's own log (with tracebacks) stays in the instance; the terminal gets one line.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -20,11 +27,49 @@ class RunFailed(RuntimeError):
 
 
 def dagster_home() -> Path:
+    """The Dagster instance's folder, in DAGSTER_HOME for the run: $DAGSTER_HOME when it is set
+    (an absolute path to a folder that exists: a command never creates it, so a mistyped path
+    does not start a new, empty instance), else data/dagster_home, created with the project's
+    dagster.yaml."""
+    given = os.environ.get("DAGSTER_HOME", "")
+    if given:
+        try:
+            return Path(settings.dagster_home(given))
+        except ValueError as error:
+            raise ValueError(f"DAGSTER_HOME: {error}") from None
     DEFAULT_DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
     config = DEFAULT_DAGSTER_HOME / "dagster.yaml"
     if not config.exists():
         config.write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    os.environ["DAGSTER_HOME"] = str(DEFAULT_DAGSTER_HOME)
     return DEFAULT_DAGSTER_HOME
+
+
+@contextlib.contextmanager
+def open_instance() -> Iterator[dg.DagsterInstance]:
+    """The instance of DAGSTER_HOME; one that cannot be opened (a dagster.yaml Dagster refuses)
+    is one line naming the folder."""
+    import dagster as dg  # deferred: Dagster loads in seconds, a bad flag stops first
+
+    home = os.environ["DAGSTER_HOME"]
+    try:
+        instance = dg.DagsterInstance.get()
+    except Exception as error:  # noqa: BLE001 - whatever Dagster raises, one line naming the home
+        said = " ".join(str(error).split()) or "Dagster refused it"
+        raise ValueError(f"DAGSTER_HOME: {home}: cannot open the Dagster instance (its "
+                         f"dagster.yaml?): {said[:300]}") from None  # fmt: skip
+    with instance:
+        yield instance
+
+
+def source_folder(given: str | None) -> Path:
+    """The source directory: --source, else $CONSUMPTION_SOURCE_DIR, else the shipped sample;
+    a folder that does not exist is named with the flag or variable that gave it."""
+    if given is not None:
+        return settings.source_folder(given, "--source")
+    if os.environ.get(SOURCE_ENV):
+        return settings.source_folder(os.environ[SOURCE_ENV], SOURCE_ENV)
+    return settings.source_folder(str(DEFAULT_SOURCE), "the sample source")
 
 
 def failure(result) -> str:

@@ -4,14 +4,24 @@ Dagster, in period order, and print each account's invoice summary."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from consumption_pipeline.cli.instance import QUIET, RunFailed, dagster_home, failure
+if TYPE_CHECKING:
+    import dagster as dg
+
+from consumption_pipeline.cli.instance import (
+    QUIET,
+    RunFailed,
+    dagster_home,
+    failure,
+    open_instance,
+    source_folder,
+)
 from consumption_pipeline.domain import formatting
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.settings import (
@@ -29,9 +39,7 @@ from consumption_pipeline.storage.warehouse import Warehouse
 def add_run_command(commands: argparse._SubParsersAction) -> None:
     env = Settings.from_env()
     run = commands.add_parser("run", help="materialize all stages for a range of billing periods")
-    run.add_argument(
-        "--source", default=env.source_dir, help="source directory (default: %(default)s)"
-    )
+    run.add_argument("--source", help=f"source directory (default: {env.source_dir})")
     run.add_argument(
         "--warehouse",
         type=flag(warehouse_url),
@@ -73,13 +81,15 @@ def add_run_command(commands: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     chosen = replace(
-        Settings.from_env(), source_dir=str(Path(args.source).resolve()),
+        Settings.from_env(), source_dir=str(source_folder(args.source)),
         warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
         as_of=args.as_of,
     )  # fmt: skip
     periods = _periods(args.first, args.last, chosen)
+    dagster_home()  # the folder, checked before the warehouse is created
     Warehouse(chosen.warehouse_url, chosen.lake_url).engine.dispose()  # reachable, writable
-    run_periods(chosen, periods)
+    with open_instance() as instance:
+        run_periods(chosen, periods, instance)
     print(invoice_summary(chosen.warehouse_url, periods))
     return 0
 
@@ -115,26 +125,22 @@ def _periods_with_usage(settings: Settings) -> list[str]:
     return sorted(months.unique())
 
 
-def run_periods(settings: Settings, periods: list[str]) -> None:
+def run_periods(settings: Settings, periods: list[str], instance: dg.DagsterInstance) -> None:
     """Materialize the billing job for each period, in order, on a persistent Dagster instance."""
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     # Deferred: the code location loads Dagster, which takes seconds; a bad flag stops first.
-    import dagster as dg
-
     from consumption_pipeline.definitions import BILLING_JOB, build_defs
 
     job = build_defs(settings).resolve_job_def(BILLING_JOB)
-    with dg.DagsterInstance.get() as instance:
-        for period in periods:
-            result = job.execute_in_process(
-                partition_key=period, instance=instance, raise_on_error=False, run_config=QUIET
-            )
-            if not result.success:
-                raise RunFailed(f"period {period[:7]}: {failure(result)} (run {result.run_id})")
-            print(
-                f"period {period[:7]}: all stages materialized (run {result.run_id})",
-                file=sys.stderr,
-            )
+    for period in periods:
+        result = job.execute_in_process(
+            partition_key=period, instance=instance, raise_on_error=False, run_config=QUIET
+        )
+        if not result.success:
+            raise RunFailed(f"period {period[:7]}: {failure(result)} (run {result.run_id})")
+        print(
+            f"period {period[:7]}: all stages materialized (run {result.run_id})",
+            file=sys.stderr,
+        )
 
 
 def invoice_summary(warehouse_url: str, periods: list[str]) -> str:

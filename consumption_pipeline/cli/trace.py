@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from consumption_pipeline.audit.trace import LineKey, read_trace, restatement_markdown, to_markdown
+from consumption_pipeline.cli.instance import source_folder
 from consumption_pipeline.domain.catalog import build_catalog
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.settings import Settings, flag, month, positive_int, warehouse_url
@@ -21,7 +21,8 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
         "--warehouse", type=flag(warehouse_url), default=env.warehouse_url, help="SQLAlchemy URL"
     )
     trace.add_argument(
-        "--source", default=env.source_dir, help="source directory, for the catalog's rate rows"
+        "--source",
+        help=f"source directory, for the catalog's rate rows (default: {env.source_dir})",
     )
     trace.add_argument("--period", type=flag(month), help="billing period YYYY-MM")
     trace.add_argument("--account", help="account_id")
@@ -40,6 +41,7 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_trace(args: argparse.Namespace) -> int:
+    source_folder(args.source)  # checked before the warehouse is read
     store = existing_warehouse(args.warehouse, Settings.from_env().lake_url)
     if args.restatement:
         print(restatement_markdown(store, args.restatement))
@@ -48,7 +50,7 @@ def run_trace(args: argparse.Namespace) -> int:
     if missing:
         raise ValueError(f"trace: {', '.join(missing)} required (or --restatement ID)")
     period = f"{args.period}-01"
-    catalog = build_catalog(sources.read_catalog(Path(args.source))) if args.source else None
+    catalog = build_catalog(sources.read_catalog(source_folder(args.source)))
     key = LineKey(period, args.account, args.asset, args.resource)
     print(to_markdown(read_trace(store, key, catalog), args.max_events))
     return 0

@@ -85,18 +85,87 @@ def port(text: str) -> int:
     return _bounded_int(text, 0, 65535, "a port number")
 
 
+WAREHOUSE_EXAMPLE = "sqlite:///data/warehouse.db or postgresql+psycopg2://user@host:5432/billing"
+_SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
+_POSTGRES_DRIVERS = ("postgresql", "postgresql+psycopg2")  # a bare postgresql:// means psycopg2
+
+
 def warehouse_url(text: str) -> str:
-    """A SQLAlchemy URL of a SQLite or PostgreSQL warehouse whose driver is installed."""
-    example = "sqlite:///data/warehouse.db or postgresql://user@host:5432/billing"
+    """A SQLAlchemy URL of a SQLite file or a PostgreSQL database whose driver is installed. A
+    bare `postgresql://` is bound to psycopg2, the installed driver (storage/warehouse.py)."""
     try:
         parsed = sa.make_url(text)
-    except sa.exc.ArgumentError:
-        raise ValueError(f"expected a SQLAlchemy URL such as {example}, got {text!r}") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ValueError(f"expected a SQLAlchemy URL such as {WAREHOUSE_EXAMPLE}, got "
+                         f"{_hide_password(text)!r}") from None  # fmt: skip
+    shown = parsed.render_as_string(hide_password=True)
+    scheme = parsed.drivername
+    installed = parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=True)
+    if scheme in ("postgres", "pgsql", "psql"):
+        raise ValueError(f"{shown!r}: {scheme!r} is not a SQLAlchemy scheme: write {installed}")
+    if parsed.get_backend_name() == "postgresql" and scheme not in _POSTGRES_DRIVERS:
+        raise ValueError(f"{shown!r}: driver {scheme!r} is not installed: write {installed}")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError(f"the warehouse is SQLite or PostgreSQL ({example}), got {text!r}")
-    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg2"):
-        raise ValueError(f"driver {parsed.drivername!r} is not installed: use {example}")
+        raise ValueError(f"the warehouse is SQLite or PostgreSQL ({WAREHOUSE_EXAMPLE}), got "
+                         f"{shown!r}")  # fmt: skip
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite(parsed, shown)
+    else:
+        _check_postgres(parsed, shown)
     return text
+
+
+def _check_sqlite(parsed: sa.URL, shown: str) -> None:
+    if parsed.drivername not in _SQLITE_DRIVERS:
+        raise ValueError(f"driver {parsed.drivername!r} is not installed: use "
+                         f"{WAREHOUSE_EXAMPLE}")  # fmt: skip
+    if parsed.host:  # sqlite://data/w.db: two slashes make 'data' a host
+        path = "/".join(p for p in (parsed.host, parsed.database) if p)
+        raise ValueError(f"{shown!r} is not a SQLite URL: write sqlite:///{path} (three slashes "
+                         "before a relative path, four before an absolute one)")  # fmt: skip
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError(f"{shown!r} names no file (a warehouse in memory is gone when the "
+                         f"command ends): write one such as sqlite:///data/warehouse.db")  # fmt: skip
+
+
+def _check_postgres(parsed: sa.URL, shown: str) -> None:
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ValueError(f"{shown!r}: port {parsed.port} is not a port number (1 to 65535)")
+    if not parsed.database:
+        named = parsed.set(drivername="postgresql+psycopg2", database="billing")
+        raise ValueError(f"{shown!r} names no database: write one such as "
+                         f"{named.render_as_string(hide_password=True)}")  # fmt: skip
+
+
+def _hide_password(text: str) -> str:
+    """A URL that does not parse, for a message: what looks like a password is masked."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", text)
+
+
+def dagster_home(text: str) -> str:
+    """The Dagster instance's folder: an absolute path to a folder that exists (Dagster's own
+    rule); a command does not create it, so that a mistyped path never starts a new, empty
+    instance whose runs the UI does not show."""
+    path = Path(text)
+    if not path.is_absolute():
+        raise ValueError(f"{text!r} is not an absolute path (Dagster needs one): use "
+                         f"{path.resolve()}")  # fmt: skip
+    if not path.exists():
+        raise ValueError(f"{text}: no such folder: create it (mkdir -p {text}) or unset "
+                         "DAGSTER_HOME to use the project's data/dagster_home")  # fmt: skip
+    if not path.is_dir():
+        raise ValueError(f"{text}: not a folder")
+    return text
+
+
+def source_folder(text: str, name: str) -> Path:
+    """The source directory named by `name` (a flag or a variable), which must exist."""
+    path = Path(text).resolve()
+    if not path.exists():
+        raise ValueError(f"{name} {text}: no such folder")
+    if not path.is_dir():
+        raise ValueError(f"{name} {text}: not a folder")
+    return path
 
 
 def lock_wait_seconds(text: str) -> float:

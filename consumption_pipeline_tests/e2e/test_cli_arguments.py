@@ -25,6 +25,7 @@ HELP = "(see consumption-pipeline {} --help)"
 def invoke(folder: Path, *args: str, **env: str) -> tuple[int, str]:
     """Run the program in `folder` (its Dagster home, outbox and default warehouse are there) and
     return its exit status and standard error."""
+    (folder / "home").mkdir(exist_ok=True)
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CONSUMPTION_")},
         "DAGSTER_HOME": str(folder / "home"), "CONSUMPTION_OUTBOX_DIR": str(folder / "outbox"),
@@ -48,6 +49,7 @@ def _digest(path: Path) -> str:
 
 def refused(folder: Path, *args: str, **env: str) -> str:
     """The one line of a refusal; the folder holds exactly what it held before."""
+    (folder / "home").mkdir(exist_ok=True)
     before = contents(folder)
     status, stderr = invoke(folder, *args, **env)
     assert status == 2, stderr
@@ -89,13 +91,35 @@ def refused(folder: Path, *args: str, **env: str) -> str:
          "port number from 0 to 65535, got '65536'"),
         (["run", "--warehouse", "foo://x"], "consumption-pipeline run: --warehouse: the "
          "warehouse is SQLite or PostgreSQL (sqlite:///data/warehouse.db or "
-         "postgresql://user@host:5432/billing), got 'foo://x'"),
+         "postgresql+psycopg2://user@host:5432/billing), got 'foo://x'"),
         (["trace", "--warehouse", "not a url"], "consumption-pipeline trace: --warehouse: "
          "expected a SQLAlchemy URL such as sqlite:///data/warehouse.db or "
-         "postgresql://user@host:5432/billing, got 'not a url'"),
+         "postgresql+psycopg2://user@host:5432/billing, got 'not a url'"),
         (["dashboard", "--warehouse", "postgresql+asyncpg://h/db"], "consumption-pipeline "
-         "dashboard: --warehouse: driver 'postgresql+asyncpg' is not installed: use "
-         "sqlite:///data/warehouse.db or postgresql://user@host:5432/billing"),
+         "dashboard: --warehouse: 'postgresql+asyncpg://h/db': driver 'postgresql+asyncpg' is "
+         "not installed: write postgresql+psycopg2://h/db"),
+        (["run", "--warehouse", "postgresql+psycopg://u:secret@h:5432/billing"],
+         "consumption-pipeline run: --warehouse: 'postgresql+psycopg://u:***@h:5432/billing': "
+         "driver 'postgresql+psycopg' is not installed: write "
+         "postgresql+psycopg2://u:***@h:5432/billing"),
+        (["run", "--warehouse", "postgres://u@h:5432/billing"], "consumption-pipeline run: "
+         "--warehouse: 'postgres://u@h:5432/billing': 'postgres' is not a SQLAlchemy scheme: "
+         "write postgresql+psycopg2://u@h:5432/billing"),
+        (["close", "--period", "2026-09", "--warehouse", "postgresql://u@h:5432/"],
+         "consumption-pipeline close: --warehouse: 'postgresql://u@h:5432/' names no database: "
+         "write one such as postgresql+psycopg2://u@h:5432/billing"),
+        (["run", "--warehouse", "postgresql://u:secret@h:54x2/billing"], "consumption-pipeline "
+         "run: --warehouse: expected a SQLAlchemy URL such as sqlite:///data/warehouse.db or "
+         "postgresql+psycopg2://user@host:5432/billing, got 'postgresql://u:***@h:54x2/billing'"),
+        (["trace", "--warehouse", "postgresql://h:99999/billing"], "consumption-pipeline trace: "
+         "--warehouse: 'postgresql://h:99999/billing': port 99999 is not a port number (1 to "
+         "65535)"),
+        (["run", "--warehouse", "sqlite://data/w.db"], "consumption-pipeline run: --warehouse: "
+         "'sqlite://data/w.db' is not a SQLite URL: write sqlite:///data/w.db (three slashes "
+         "before a relative path, four before an absolute one)"),
+        (["dashboard", "--warehouse", "sqlite://"], "consumption-pipeline dashboard: "
+         "--warehouse: 'sqlite://' names no file (a warehouse in memory is gone when the command "
+         "ends): write one such as sqlite:///data/warehouse.db"),
     ],
 )  # fmt: skip
 def test_a_bad_flag_is_refused_in_one_line_naming_it(tmp_path: Path, args: list[str], line: str):
@@ -115,7 +139,9 @@ def test_a_bad_flag_is_refused_in_one_line_naming_it(tmp_path: Path, args: list[
         ("ANOMALY_FACTOR", "nan", "expected a number above 1, got 'nan'"),
         ("LOCK_WAIT_SECONDS", "inf", "expected a number of seconds from 0 to 86400, got 'inf'"),
         ("WAREHOUSE_URL", "mysql://h/db", "the warehouse is SQLite or PostgreSQL (sqlite:///"
-         "data/warehouse.db or postgresql://user@host:5432/billing), got 'mysql://h/db'"),
+         "data/warehouse.db or postgresql+psycopg2://user@host:5432/billing), got 'mysql://h/db'"),
+        ("WAREHOUSE_URL", "postgresql+psycopg://h/billing", "'postgresql+psycopg://h/billing': "
+         "driver 'postgresql+psycopg' is not installed: write postgresql+psycopg2://h/billing"),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("command", ["run", "dashboard"])
@@ -179,7 +205,11 @@ def test_a_missing_source_folder_or_event_file_is_named(broken: Path):
         == f"consumption-pipeline: {link}: a link to {broken / 'nowhere.csv'}, which does not exist"
     )
     line = refused(broken.parent, "run", "--source", str(broken / "missing"))
+    assert line == f"consumption-pipeline: --source {broken / 'missing'}: no such folder"
+    (broken / "missing").mkdir()
+    line = refused(broken.parent, "run", "--source", str(broken / "missing"))
     assert line == f"consumption-pipeline: {broken / 'missing' / 'usage'}: usage folder is missing"
+    shutil.rmtree(broken / "missing")
     shutil.rmtree(broken / "usage")
     (broken / "usage").write_text("a file, not a folder")
     line = refused(broken.parent, "run", "--source", str(broken))
@@ -227,3 +257,55 @@ def test_a_trace_reads_and_never_creates_a_warehouse(tmp_path: Path):
         2,
         "consumption-pipeline: no liable summary for account 'ACME' in 2026-09\n",
     )
+
+
+@pytest.mark.parametrize("command", [["run"], ["close", "--period", "2026-09"],
+                                     ["trace", "--period", "2026-09", "--account", "ACME",
+                                      "--resource", "credits"], ["dashboard"]])  # fmt: skip
+def test_a_missing_source_folder_is_named_with_its_flag_or_variable(tmp_path: Path, command):
+    missing = tmp_path / "no-source"
+    assert refused(tmp_path, *command, "--source", str(missing)) == (
+        f"consumption-pipeline: --source {missing}: no such folder"
+    )
+    assert refused(tmp_path, *command, CONSUMPTION_SOURCE_DIR=str(missing)) == (
+        f"consumption-pipeline: CONSUMPTION_SOURCE_DIR {missing}: no such folder"
+    )
+    (tmp_path / "a-file").write_text("not a folder")
+    assert refused(tmp_path, *command, "--source", str(tmp_path / "a-file")) == (
+        f"consumption-pipeline: --source {tmp_path / 'a-file'}: not a folder"
+    )
+
+
+@pytest.mark.parametrize("command", [["run", "--from", "2026-09", "--to", "2026-09"],
+                                     ["close", "--period", "2026-09", "--as-of", "2026-10-04"]])  # fmt: skip
+def test_a_dagster_home_that_is_not_a_folder_is_named_before_anything_is_written(
+    tmp_path: Path, command: list[str]
+):
+    source = ["--source", str(DEFAULT_SOURCE)]
+    missing = tmp_path / "no-home"
+    assert refused(tmp_path, *command, *source, DAGSTER_HOME=str(missing)) == (
+        f"consumption-pipeline: DAGSTER_HOME: {missing}: no such folder: create it (mkdir -p "
+        f"{missing}) or unset DAGSTER_HOME to use the project's data/dagster_home"
+    )
+    assert refused(tmp_path, *command, *source, DAGSTER_HOME="relative/home") == (
+        "consumption-pipeline: DAGSTER_HOME: 'relative/home' is not an absolute path (Dagster "
+        f"needs one): use {tmp_path / 'relative' / 'home'}"
+    )
+    (tmp_path / "a-file").write_text("not a folder")
+    assert refused(tmp_path, *command, *source, DAGSTER_HOME=str(tmp_path / "a-file")) == (
+        f"consumption-pipeline: DAGSTER_HOME: {tmp_path / 'a-file'}: not a folder"
+    )
+    assert not (tmp_path / "warehouse.db").exists()
+
+
+def test_a_dagster_yaml_the_instance_refuses_is_one_line_naming_the_home(tmp_path: Path):
+    home = tmp_path / "broken-home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("run_storage: [\n")
+    status, stderr = invoke(tmp_path, "run", "--source", str(DEFAULT_SOURCE), "--from", "2026-09",
+                            "--to", "2026-09", DAGSTER_HOME=str(home))  # fmt: skip
+    assert status == 2 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(
+        f"consumption-pipeline: DAGSTER_HOME: {home}: cannot open the Dagster instance (its "
+        "dagster.yaml?): "
+    ), stderr
