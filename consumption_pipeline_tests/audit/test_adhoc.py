@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import dagster as dg
@@ -170,3 +171,54 @@ def test_the_buckets_of_changed_contracts_say_where_they_come_from(sample_run, o
     credit = rows.loc["credit:cr-hooli-outage"]
     assert (credit["origin"], credit["credit_id"], credit["reason"], credit["credited"]) == (
         "credit", "cr-hooli-outage", "Goodwill: API outage on 2026-10-07", 500)  # fmt: skip
+
+
+# A number ending in ".0" (not a version such as 0.1.0+abc), six zero decimals, Markdown's
+# "_none_", a NaN or a None.
+BADLY_FORMATTED = re.compile(r"(?<![\d.])\d[\d,]*\.0\b(?![.+])|\.000000|_none_|\bnan\b|\bNone\b")
+
+
+def test_the_report_and_its_files_write_money_at_the_minor_unit_and_no_bare_float(
+    sample_run, outbox
+):
+    result = materialize(sample_run, account_id="INITECH", start_date="2026-10-01",
+                         end_date="2026-10-31", granularity="month", request_id="initech-oct")  # fmt: skip
+    assert result.success
+    folder = outbox.parent / "adhoc"
+    report = (folder / "initech-oct.md").read_text()
+    assert report == result.asset_materializations_for_node("adhoc_summary")[0].metadata[
+        "report"].value  # fmt: skip
+    # October's api_calls line: 1,512,664 calls, 512,664 beyond the buckets, 51,266 JPY (no minor
+    # unit, thousands separated); its credits line owes nothing: 0 JPY, not 0.000000.
+    assert "### 2026-10 INITECH asset I1 api_calls: 51,266 JPY (final)" in report
+    assert "### 2026-10 INITECH asset I1 credits: 0 JPY (final)" in report
+    assert (
+        "| 2026-10-01 | I1 | api_calls | 1,512,664 | 1,000,000 | 512,664 | 0.099999 | 51,266 | JPY |"
+        in report
+    )
+    assert "No ratable part: nothing beyond the buckets was priced." in report
+    assert not BADLY_FORMATTED.search(report), BADLY_FORMATTED.search(report)
+    usage = (folder / "initech-oct.csv").read_text()
+    buckets = (folder / "initech-oct-buckets.csv").read_text()
+    # For programs: no separator, money at the minor unit (JPY: none), quantities as they are.
+    assert ",JPY,1512664,1512664,1000000,512664,per_unit,0.099999,51266\n" in usage, usage
+    for text in (usage, buckets):
+        assert not BADLY_FORMATTED.search(text), BADLY_FORMATTED.search(text)
+        assert '"' not in text  # no thousands separator forced a quoted cell
+
+
+def test_the_report_of_a_usd_line_shows_cents(sample_run, outbox):
+    result = materialize(sample_run, account_id="ACME", start_date="2026-09-01",
+                         end_date="2026-10-31", granularity="week", request_id="acme-weeks")  # fmt: skip
+    assert result.success
+    report = (outbox.parent / "adhoc" / "acme-weeks.md").read_text()
+    # 100 overage × 0.02 = 2.00 USD in the week of 10-19; nothing owed in September: 0.00.
+    assert ("| 2026-10-19 | 2026-10-25 | A1 | compute_hours | credits | price_book |  | 2026-01-01 "
+            "| USD | 130 | 1,300 | 1,200 | 100 | per_unit | 0.02 | 2.00 |") in report  # fmt: skip
+    assert "### 2026-09 ACME asset A1 credits: 0.00 USD (final)" in report
+    assert "### 2026-10 ACME asset A1 credits: 2.00 USD (final)" in report
+    assert "1 usage summary from 1 event." in report
+    assert not BADLY_FORMATTED.search(report), BADLY_FORMATTED.search(report)
+    usage = (outbox.parent / "adhoc" / "acme-weeks.csv").read_text()
+    assert ",USD,130,1300,1200,100,per_unit,0.02,2.00\n" in usage
+    assert ",USD,80,800,800,0,per_unit,,0.00\n" in usage

@@ -154,6 +154,45 @@ def test_the_trace_command_prints_the_line_back_to_its_events(sample_run, capsys
     assert "no liable summary 2026-10 ACME asset A1 api_calls" in capsys.readouterr().err
 
 
+# A number ending in ".0" (not a version such as 0.1.0+abc), six zero decimals, Markdown's
+# "_none_", a NaN or a None.
+BADLY_FORMATTED = re.compile(r"(?<![\d.])\d[\d,]*\.0\b(?![.+])|\.000000|_none_|\bnan\b|\bNone\b")
+
+
+@pytest.mark.parametrize(
+    ("line", "heading", "rows"),
+    [
+        # The worked example: 100 overage × 0.02 = 2.00 USD; the rate 0.02, not 0.020000.
+        (["--account", "ACME", "--asset", "A1", "--resource", "credits"],
+         "Amount **2.00 USD** (final) for 100 overage of 1,800 consumed",
+         ["| amount = Σ amounts of the ratable parts | 2.00 USD | 2.00 USD | True |",
+          "| A1 | credits | price_book |  | 2026-01-01 | per_unit | 100 | 0.02 | 2.00 | USD |",
+          "| price_book |  |  | credits | USD | per_unit | 0 | 0.02 |  | 0.00 | 2026-01-01 |  |"]),
+        # Yen have no minor unit: 51,266 JPY, thousands separated.
+        (["--account", "INITECH", "--asset", "I1", "--resource", "api_calls"],
+         "Amount **51,266 JPY** (final) for 512,664 overage of 1,512,664 consumed",
+         ["| amount = Σ amounts of the ratable parts | 51,266 JPY | 51,266 JPY | True |"]),
+        # A whole amount in dollars keeps its cents: 10.00 USD, not 10.
+        (["--account", "UMBRELLA", "--resource", "egress_gb"],
+         "Amount **10.00 USD** (final) for 131.55 overage of 131.55 consumed", []),
+        # Nothing owed in yen: 0 JPY; a table without rows reads "none".
+        (["--account", "INITECH", "--asset", "I1", "--resource", "credits"],
+         "Amount **0 JPY** (final) for 0 overage of 10,037.135 consumed",
+         ["### Rates that applied (ratable parts)\n\nnone\n"]),
+    ],
+)  # fmt: skip
+def test_the_trace_command_prints_money_at_the_minor_unit_and_no_bare_float(
+    sample_run, capsys, line, heading, rows
+):
+    args = ["trace", "--warehouse", sample_run.url, "--period", "2026-10", *line]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert heading in out
+    for row in rows:
+        assert row in out
+    assert not BADLY_FORMATTED.search(out), BADLY_FORMATTED.search(out)
+
+
 def test_account_ids_reach_sql_only_as_bound_parameters(sample_run):
     rows = read_period_rows(Warehouse(sample_run.url), "2026-10-01", "ACME' OR '1'='1")
     assert rows.liable.empty and rows.events.empty and rows.ledger.empty

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from consumption_pipeline.cli.close import closed_line
 from consumption_pipeline.closing import register
 from consumption_pipeline.closing.close import close_period
 from consumption_pipeline.closing.dates import (
@@ -238,6 +239,24 @@ def test_the_export_writes_money_at_the_minor_unit_and_quantities_without_traili
     numbers = [r[c] for r in rows.values() for c in ("consumption", "debited", "overage_quantity",
                                                      "net_unit_rate", "amount") if r[c]]  # fmt: skip
     assert all(re.fullmatch(r"-?\d+(\.\d+)?", n) for n in numbers)  # no separator, no exponent
+
+
+def test_the_close_prints_its_totals_for_people(store, outbox: Path):
+    close(store, outbox, SEP)
+    manifest = close(store, outbox, OCT)
+    printed = closed_line(manifest, outbox / "2026-10", OCT)
+    # USD 2.00 + 0.00 + 1.00 = 3.00; EUR 11.27; JPY 1,200 (no minor unit, thousands separated).
+    assert printed == (
+        f"period 2026-10 closed on 2026-11-04: 6 lines (11.27 EUR, 1,200 JPY, 3.00 USD) exported "
+        f"to {outbox / '2026-10'}, checksum {manifest['checksum']}"
+    )
+    assert not re.search(r"(?<![\d.])\d[\d,]*\.0\b|\.000000|_none_", printed)
+    one = {**manifest, "rows": 1, "totals": {"JPY": "1234567"}}
+    assert closed_line(one, outbox / "2026-10", OCT).startswith(
+        "period 2026-10 closed on 2026-11-04: 1 line (1,234,567 JPY) exported"
+    )
+    nothing = {**manifest, "totals": {}}
+    assert "6 lines (nothing owed)" in closed_line(nothing, outbox / "2026-10", OCT)
 
 
 def test_an_export_of_an_earlier_version_with_the_same_lines_completes_the_close(
