@@ -122,24 +122,28 @@ def plain_price(price: object, currency: str) -> str | None:
 def cell(value: object, column: str, currency: object = None) -> str | None:
     """A value of a report's `column` for people: money and prices in `currency` (the row's)
     when the column holds money, a quantity otherwise; None when it is not a number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Number | Decimal):
+    if not _is_number(value):
         return None
-    if isinstance(currency, str) and currency and is_money_column(column):
-        if is_price_column(column):
-            return price_digits(value, currency)
-        return money_digits(value, currency)
-    return number(value)
+    text = _column_text(value, column, currency, ",")
+    return ABSENT if text is None else text
 
 
 def plain_cell(value: object, column: str, currency: object = None) -> object:
     """The same for programs; a value that is not a number is returned as it is."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Number | Decimal):
-        return value
+    return _column_text(value, column, currency, "") if _is_number(value) else value
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Number | Decimal)
+
+
+def _column_text(value: object, column: str, currency: object, separator: str) -> str | None:
+    exact = decimal(value)
+    if exact is None:
+        return None
     if isinstance(currency, str) and currency and is_money_column(column):
-        if is_price_column(column):
-            return plain_price(value, currency)
-        return plain_money(value, currency)
-    return plain_number(value)
+        return (_price if is_price_column(column) else _money)(exact, currency, separator)
+    return _digits(_trimmed(exact), separator)
 
 
 def unit_label(unit: str, value: object = None) -> str:
