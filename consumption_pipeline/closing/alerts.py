@@ -65,15 +65,15 @@ def payload(alert: dict[str, Any]) -> bytes:
         "alert_id": alert["alert_id"], "period": f"{pd.Timestamp(alert['period']):%Y-%m}",
         "rule_id": alert["rule_id"], "kind": alert["kind"], "account_id": alert["account_id"],
         "subject": {"type": alert["subject_type"], "id": alert["subject_id"]},
-        "usage_resource_id": alert["usage_resource_id"], "value": _number(alert["value"]),
-        "threshold": _number(alert["threshold"]), "unit": alert["unit"],
+        "usage_resource_id": alert["usage_resource_id"], "value": number_text(alert["value"]),
+        "threshold": number_text(alert["threshold"]), "unit": alert["unit"],
         "as_of": f"{pd.Timestamp(alert['as_of']):%Y-%m-%d}",
         "details": json.loads(alert["details"]) if alert["details"] else {},
     }  # fmt: skip
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _number(value) -> str:
+def number_text(value) -> str:
     """Quantities and money as decimal text (6 decimals at most, no trailing zeros)."""
     text = f"{float(value):.6f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
@@ -120,7 +120,7 @@ class AlertRegister:
             tries = pd.DataFrame(conn.execute(sa.select(alert_deliveries).where(
                 alert_deliveries.c.alert_id.in_(ids))).mappings().all(),
                 columns=list(alert_deliveries.c.keys()))  # fmt: skip
-        return _with_state(found, tries)
+        return delivery_state(found, tries)
 
     def attempts(self, alert_id: str | None = None) -> pd.DataFrame:
         query = sa.select(alert_deliveries).order_by(alert_deliveries.c.alert_id,
@@ -193,7 +193,7 @@ def _alert_row(r: dict[str, Any], run_id: str, now: dt.datetime) -> dict[str, An
     }  # fmt: skip
 
 
-def _with_state(found: pd.DataFrame, tries: pd.DataFrame) -> pd.DataFrame:
+def delivery_state(found: pd.DataFrame, tries: pd.DataFrame) -> pd.DataFrame:
     """Each alert with its delivery state, from its attempts in order."""
     lease = dt.timedelta(seconds=LEASE_SECONDS)
     state: dict[str, dict[str, Any]] = {}
@@ -340,7 +340,7 @@ def subject(alert: dict[str, Any]) -> str:
 
 def describe(alert: dict[str, Any]) -> str:
     """One line: what crossed which threshold, on which day."""
-    value, threshold = _number(alert["value"]), _number(alert["threshold"])
+    value, threshold = number_text(alert["value"]), number_text(alert["threshold"])
     what = {
         "consumed_share": f"{value}% consumed (threshold {threshold}%)",
         "balance_below": f"balance {value} below {threshold}",

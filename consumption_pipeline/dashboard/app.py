@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from consumption_pipeline.dashboard import data, formatting
+from consumption_pipeline.dashboard import alerts, data, formatting
 from consumption_pipeline.dashboard.catalog import CatalogSource
 from consumption_pipeline.dashboard.checks import CheckReader, check_keys
 from consumption_pipeline.dashboard.store import ReadOnlyWarehouse
@@ -98,6 +98,8 @@ def create_app(dashboard: Dashboard) -> Starlette:
             invoices=data.invoices(store, catalog, scope, shown),
             integrity=data.integrity(store, catalog, scope, period),
             checks=dashboard.checks.report(period.isoformat()),
+            alerts=[] if scope.asset else alerts.account_alerts(store, scope.account.account_id, period),
+            alert_rules=[] if scope.asset else alerts.watching_rules(catalog, scope.account.account_id),
         )  # fmt: skip
 
     async def http_error(request: Request, error: HTTPException) -> HTMLResponse:

@@ -81,12 +81,25 @@ class RateRow:
 
 
 @dataclass(frozen=True)
+class AlertRule:
+    rule_id: str
+    account_id: str | None  # None: every account
+    kind: str
+    threshold: str  # as written (a percentage, units, days or money)
+    usage_resource_id: str | None
+    scope: str | None
+    channel: str | None
+    recipient: str | None
+
+
+@dataclass(frozen=True)
 class CatalogView:
     accounts: dict[str, Account]
     resources: dict[str, Resource]
     grants: dict[str, Grant]
     assets: dict[str, Asset]
     rates: list[RateRow]
+    alert_rules: tuple[AlertRule, ...] = ()
 
     def resource(self, resource_id: str) -> Resource:
         """The resource, or a stand-in named by its id when the catalog no longer lists it."""
@@ -158,7 +171,12 @@ def load_catalog(path: Path) -> CatalogView:
         )
         for r in catalog.rates.itertuples()
     ]  # fmt: skip
-    return CatalogView(accounts, resources, grants, assets, rates)
+    alert_rules = tuple(
+        AlertRule(r.rule_id, _text(r.account_id), r.kind, str(r.threshold),
+                  _text(r.usage_resource_id), _text(r.scope), _text(r.channel), _text(r.recipient))
+        for r in catalog.alert_rules.itertuples()
+    )  # fmt: skip
+    return CatalogView(accounts, resources, grants, assets, rates, alert_rules)
 
 
 def _text(value: object) -> str | None:
