@@ -94,6 +94,7 @@ def create_app(dashboard: Dashboard) -> Starlette:
             "scope.html", scope=scope, periods=periods, period=period,
             assets=assets, usage=data.usage(store, catalog, scope, shown), buckets=buckets,
             forecast=forecast, rates=data.rates(store, catalog, scope, period),
+            covers=data.covered_by_others(store, catalog, scope, period),
             statements=data.wallet_statement(store, catalog, scope, period),
             invoices=data.invoices(store, catalog, scope, shown),
             integrity=data.integrity(store, catalog, scope, period),

@@ -30,7 +30,7 @@ class CheckResult:
     asset: str
     check: str
     outcome: str  # passed, failed, or "not evaluated" (planned in a run that did not evaluate it)
-    severity: str | None  # ERROR or WARN
+    kind: str | None  # blocking (a failure stops what is downstream) or warning
     description: str | None
     metadata: list[tuple[str, str]]
     run_id: str
@@ -140,17 +140,21 @@ def _result(key: dg.AssetCheckKey, record) -> CheckResult:
     evaluation = record.event.dagster_event.event_specific_data if record.event else None
     passed = getattr(evaluation, "passed", None)
     outcome = "not evaluated" if passed is None else ("passed" if passed else "failed")
-    severity = getattr(evaluation, "severity", None)
     metadata = getattr(evaluation, "metadata", None) or {}
     return CheckResult(
         asset=key.asset_key.to_user_string(),
         check=key.name,
         outcome=outcome,
-        severity=severity.value if severity is not None else None,
+        kind=_kind(getattr(evaluation, "blocking", None)),
         description=getattr(evaluation, "description", None),
         metadata=[(name, _shown(value)) for name, value in metadata.items()],
         run_id=record.run_id,
     )
+
+
+def _kind(blocking: bool | None) -> str | None:
+    """A planned check that never ran records no kind."""
+    return None if blocking is None else ("blocking" if blocking else "warning")
 
 
 def _shown(value: object) -> str:

@@ -292,6 +292,36 @@ def grants(
     return views
 
 
+@dataclass(frozen=True)
+class Cover:
+    """What a bucket outside an asset's own grants drew from that asset's usage in a period."""
+
+    bucket_id: str
+    asset_id: str | None  # the asset whose grant made the bucket; None for an account credit
+    resource: Resource
+    quantity: Decimal
+
+
+def covered_by_others(
+    store: ReadOnlyWarehouse, catalog: CatalogView, scope: Scope, period: date
+) -> list[Cover]:
+    """For an asset: the account-bound buckets of other grants that covered its usage in
+    `period` (its invoice lines count them as drawn from buckets; its own Grants do not)."""
+    if scope.asset is None:
+        return []
+    where = {"account_id": scope.account.account_id, "period": period}
+    own = {s["summary_id"] for s in store.rows("usage_summaries", {**scope.where, "period": period})}
+    buckets = {b["bucket_id"]: b for b in store.rows("entitlement_buckets", where)}
+    drawn: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for entry in store.rows("entitlement_ledger", {**where, "entry_type": "debit"}):
+        bucket = buckets.get(entry["bucket_id"])
+        if entry["summary_id"] in own and bucket and bucket["asset_id"] != scope.asset.asset_id:
+            drawn[entry["bucket_id"]] += entry["quantity"]
+    return [Cover(bucket_id, buckets[bucket_id]["asset_id"],
+                  catalog.resource(buckets[bucket_id]["usage_resource_id"]), quantity)
+            for bucket_id, quantity in sorted(drawn.items())]  # fmt: skip
+
+
 def _origin(bucket: dict[str, Any]) -> str:
     """Where a bucket comes from; a commitment's amendment or rollover says so."""
     origin = bucket["origin"] or "grant"

@@ -75,6 +75,32 @@ def test_the_grants_and_rates_of_changed_contracts(base_url: str):
     assert '<span class="muted origin">commitment</span>' in page and "commitment rate" in page
 
 
+def test_an_asset_page_names_the_buckets_of_other_grants_that_covered_its_usage(base_url: str):
+    _, page = get(base_url + "/assets/A1?period=2026-10")
+    # A1's own buckets gave 200 (the rollover) + 1,000 (October's grant) = 1,200 credits of its
+    # 1,800; A2's account-bound pack, valid from 10 October, gave the other 500; 100 are overage.
+    for bucket, consumed in [("A1:PRO_CREDITS:2026-09-01:rollover", "200"),
+                             ("A1:PRO_CREDITS:2026-10-01", "1,000")]:  # fmt: skip
+        row = page[page.index(f'data-bucket="{bucket}"') :]
+        assert row.index(f'<td class="num consumed">{consumed} credits</td>') < row.index("</tr>")
+    cover = page[page.index('<li data-cover="A2:PACK_CREDITS:2026-10-10">') :]
+    assert cover.startswith('<li data-cover="A2:PACK_CREDITS:2026-10-10">500 credits from ')
+    assert "(asset <a href=\"/assets/A2?period=2026-10\">A2</a>)</li>" in cover
+    _, page = get(base_url + "/assets/A1?period=2026-09")
+    assert 'id="covers"' not in page  # September: A1's own buckets covered all of it
+
+
+def test_checks_are_labelled_by_outcome_and_kind(base_url: str):
+    _, page = get(base_url + "/accounts/ACME?period=2026-10")
+    table = page[page.index('<table id="checks">') : page.index("</table>", page.index('<table id="checks">'))]
+    assert ('<td>liable_summaries</td><td>liable_equals_ratable</td><td><span class="badge passed">'
+            'passed</span></td><td>blocking</td>') in table  # fmt: skip
+    # October's usage moved by more than the factor for some accounts: a failed warning
+    assert ('<td>rated_usage</td><td>volume_anomalies</td><td><span class="badge failed">'
+            'failed</span></td><td>warning</td>') in table  # fmt: skip
+    assert "ERROR" not in table and "WARN" not in table and "Severity" not in table
+
+
 def test_search_filters_the_index(base_url: str):
     _, page = get(base_url + "/?q=glob")
     assert 'data-account="GLOBEX"' in page and 'data-account="ACME"' not in page

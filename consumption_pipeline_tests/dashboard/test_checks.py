@@ -11,9 +11,13 @@ PERIODS = dg.MonthlyPartitionsDefinition(start_date="2026-09-01", end_date="2026
 ROWS_OK = dg.AssetCheckKey(dg.AssetKey("ledger"), "rows_ok")
 CLOSING = dg.AssetCheckKey(dg.AssetKey("ledger"), "closing_not_negative")
 NEVER_RUN = dg.AssetCheckKey(dg.AssetKey("ledger"), "never_run")
+KEYS = dg.AssetCheckKey(dg.AssetKey("ledger"), "keys_unique")
 
 
-@dg.asset(partitions_def=PERIODS, check_specs=[dg.AssetCheckSpec("rows_ok", asset="ledger")])
+@dg.asset(partitions_def=PERIODS, check_specs=[
+    dg.AssetCheckSpec("rows_ok", asset="ledger"),
+    dg.AssetCheckSpec("keys_unique", asset="ledger", blocking=True),
+])  # fmt: skip
 def ledger(context: dg.AssetExecutionContext):
     # Fails for October only; reported from the asset's own step.
     passed = context.partition_key != "2026-10-01"
@@ -22,7 +26,8 @@ def ledger(context: dg.AssetExecutionContext):
             dg.AssetCheckResult(
                 check_name="rows_ok", passed=passed, description="rows reconcile",
                 metadata={"rows": 278},
-            )
+            ),
+            dg.AssetCheckResult(check_name="keys_unique", passed=True),
         ]
     )  # fmt: skip
 
@@ -49,21 +54,24 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def outcomes(results) -> dict[str, tuple[str, str | None]]:
-    return {r.check: (r.outcome, r.severity) for r in results}
+    return {r.check: (r.outcome, r.kind) for r in results}
 
 
 def test_each_check_shows_its_result_for_the_period(home: Path):
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        september = read_check_results(instance, [ROWS_OK, CLOSING, NEVER_RUN], "2026-09-01")
-        october = read_check_results(instance, [ROWS_OK, CLOSING, NEVER_RUN], "2026-10-01")
+        september = read_check_results(instance, [ROWS_OK, KEYS, CLOSING, NEVER_RUN], "2026-09-01")
+        october = read_check_results(instance, [ROWS_OK, KEYS, CLOSING, NEVER_RUN], "2026-10-01")
         november = read_check_results(instance, [ROWS_OK, CLOSING, NEVER_RUN], "2026-11-01")
+    # the kind is whether a failure blocks what is downstream, never the severity's ERROR or WARN
     assert outcomes(september) == {
-        "rows_ok": ("passed", "ERROR"),
-        "closing_not_negative": ("passed", "WARN"),
+        "rows_ok": ("passed", "warning"),
+        "keys_unique": ("passed", "blocking"),
+        "closing_not_negative": ("passed", "warning"),
     }
     assert outcomes(october) == {
-        "rows_ok": ("failed", "ERROR"),
-        "closing_not_negative": ("passed", "WARN"),
+        "rows_ok": ("failed", "warning"),
+        "keys_unique": ("passed", "blocking"),
+        "closing_not_negative": ("passed", "warning"),
     }
     assert november == []  # never run for November
     rows_ok = next(r for r in october if r.check == "rows_ok")
@@ -86,7 +94,7 @@ def test_no_instance_or_no_checks_means_no_results(home: Path, tmp_path: Path):
     assert CheckReader(None, lambda: [ROWS_OK]).results("2026-09-01") == []
     assert CheckReader(home, lambda: []).results("2026-09-01") == []
     assert outcomes(CheckReader(home, lambda: [ROWS_OK]).results("2026-09-01")) == {
-        "rows_ok": ("passed", "ERROR")
+        "rows_ok": ("passed", "warning")
     }
     assert dagster_home(str(tmp_path / "absent")) is None
     assert not (tmp_path / "absent").exists()
