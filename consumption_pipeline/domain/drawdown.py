@@ -92,28 +92,8 @@ def _commitment_rates(
     """`commitment_bucket_id`: for each summary with overage, the first commitment bucket (in
     its draw order) that was eligible on its date, open whatever its balance; and the rate its
     grant's policy chooses. A bucket is open on a day from `open_on` until its `valid_to`."""
+    at, pos = _first_commitments(state, drawing, seq, np.flatnonzero(owing))
     committed = np.full(len(usage), -1)  # per summary: the state row of its commitment bucket
-    commits = np.flatnonzero(state["is_commit"].to_numpy(bool))
-    rows = np.flatnonzero(owing)
-    if not len(commits) or not len(rows):
-        return _with_commitments(usage, state, committed)
-    d = {c: drawing[c].to_numpy()[seq[rows]] for c in ("pool", "asset_code", "bucket_order")}
-    d["day"] = drawing["window_date"].to_numpy()[seq[rows]].astype("datetime64[D]").astype("int64")
-    pair, pos = _pool_pairs(commits, state["pool"].to_numpy()[commits], d["pool"])
-    day = d["day"][pair]
-    eligible = (_day_number(state["open_on"].iloc[pos]) <= day) & (
-        day < state["to_day"].to_numpy()[pos]) & (
-        state["binding"].eq("account").to_numpy()[pos]
-        | (state["asset_code"].to_numpy()[pos] == d["asset_code"][pair])
-    )  # fmt: skip
-    pair, pos = pair[eligible], pos[eligible]
-    if not len(pair):
-        return _with_commitments(usage, state, committed)
-    at = rows[pair]
-    order = np.lexsort((*_bucket_keys(state, pos, d["bucket_order"][pair]), at))
-    at, pos = at[order], pos[order]
-    first = np.r_[True, at[1:] != at[:-1]]
-    at, pos = at[first], pos[first]
     committed[at] = pos
     usage = _with_commitments(usage, state, committed)
     chosen, back = np.unique(pos, return_inverse=True)  # few buckets decide many summaries
@@ -123,6 +103,38 @@ def _commitment_rates(
         return usage
     asset = pd.Series(state["asset_id"].to_numpy()[pos][lowest], index=usage.index[at[lowest]])
     return lowest_commitment_rates(usage, asset, catalog)
+
+
+def _first_commitments(
+    state: pd.DataFrame, drawing: pd.DataFrame, seq: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The summaries among `rows` (rated rows) with a commitment bucket eligible on their date,
+    and the first such bucket (state row) of each in its draw order."""
+    commits = np.flatnonzero(state["is_commit"].to_numpy(bool))
+    commit_pools, pools = state["pool"].to_numpy()[commits], drawing["pool"].to_numpy()
+    # Most summaries share no pool with a commitment bucket: left out before any join.
+    committing = np.zeros(max(pools.max(initial=0), commit_pools.max(initial=0)) + 1, bool)
+    committing[commit_pools] = True
+    at = seq[rows]
+    meets = committing[pools[at]]
+    rows, at = rows[meets], at[meets]
+    pair, k = _pool_pairs(np.arange(len(commits)), commit_pools, pools[at])
+    day = drawing["window_date"].to_numpy()[at].astype("datetime64[D]").astype("int64")[pair]
+    opens, ends = _day_number(state["open_on"].iloc[commits]), state["to_day"].to_numpy()[commits]
+    anywhere = state["binding"].iloc[commits].eq("account").to_numpy()
+    asset = drawing["asset_code"].to_numpy()[at][pair]
+    eligible = (
+        (opens[k] <= day)
+        & (day < ends[k])
+        & (anywhere[k] | (state["asset_code"].to_numpy()[commits][k] == asset))
+    )
+    pair, pos = pair[eligible], commits[k[eligible]]
+    bucket_order = drawing["bucket_order"].to_numpy()[at][pair]
+    at = rows[pair]
+    order = np.lexsort((*_bucket_keys(state, pos, bucket_order), at))
+    at, pos = at[order], pos[order]
+    first = np.diff(at, prepend=-1) != 0
+    return at[first], pos[first]
 
 
 def _pool_pairs(
