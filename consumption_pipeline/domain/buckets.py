@@ -32,14 +32,13 @@ def create_buckets(catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
     start, end = period_bounds(period)
     timeline = Timeline(catalog.assets, catalog.changes) if len(catalog.changes) else None
     assets = _with_final_end(catalog.assets, timeline)
-    pairs = assets.merge(catalog.grants, on="product_id", suffixes=("_asset", ""))
-    pairs = pairs[pairs["start_date"] < end]
-    one_time = _one_time(pairs[pairs["renewal_months"].eq(0)], timeline, start, end)
-    renewing = _renewing(pairs[pairs["renewal_months"].gt(0)], timeline, start, end)
-    amendments = _amendments(pairs, catalog.changes, timeline) if timeline else pairs.iloc[0:0]
-    parts = [one_time, renewing, amendments, _credits(catalog.credits, assets)]
-    buckets = pd.concat([p for p in parts if len(p)] or [one_time], ignore_index=True)
-    return _finish(buckets[_relevant(buckets, start, end)])
+    pairs = _pairs(assets, catalog.grants, end)
+    windows = [_one_time(pairs, timeline, start, end), _renewing(pairs, timeline, start, end)]
+    if timeline is not None:
+        windows.append(_amendments(pairs, catalog.changes, timeline, start, end))
+    parts = [_with_pair_columns(pd.concat(windows, ignore_index=True), pairs)]
+    credits = _credits(catalog.credits, assets, start, end)
+    return _finish(pd.concat([*parts, credits], ignore_index=True) if len(credits) else parts[0])
 
 
 def _relevant(buckets: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -49,28 +48,50 @@ def _relevant(buckets: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> 
 
 
 def _with_final_end(assets: pd.DataFrame, timeline: Timeline | None) -> pd.DataFrame:
-    """The assets with their final end (`final_end`) and the cancellation that set it."""
+    """The assets with their final end (`final_end`), the cancellation that set it and whether
+    they have changes (`changed`: only those need the timeline)."""
     if timeline is None:
-        return assets.assign(final_end=assets["end_date"], cancelled_by=None)
+        return assets.assign(final_end=assets["end_date"], cancelled_by=None, changed=False)
     ends = timeline.ends.reindex(assets["asset_id"])
     return assets.assign(final_end=ends["end_date"].to_numpy(),
-                         cancelled_by=ends["change_id"].to_numpy())  # fmt: skip
+                         cancelled_by=ends["change_id"].to_numpy(),
+                         changed=timeline.changed(assets["asset_id"]))  # fmt: skip
 
 
-def _at_first_day(pairs: pd.DataFrame, timeline: Timeline | None) -> pd.DataFrame:
+def _pairs(assets: pd.DataFrame, grants: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """Each asset started before `end` with each grant of its product."""
+    started = assets[assets["start_date"] < end]
+    return started.merge(grants, on="product_id", suffixes=("_asset", ""))
+
+
+# What computes a pair's buckets: the frames of windows carry only these, not every pair column.
+_COMPUTING = ["asset_id", "grant_id", "quantity_asset", "quantity", "start_date", "end_date",
+              "final_end", "changed", "renewal_months", "validity_months", "prorate"]  # fmt: skip
+# What a bucket takes from its pair, as written.
+_FROM_PAIR = ["account_id", "asset_id", "grant_id", "usage_resource_id", "binding", "priority",
+              "rollover", "rollover_cap", "max_rollovers", "final_end", "grant_type",
+              "commitment_rate", "cancelled_by"]  # fmt: skip
+
+
+def _computing(pairs: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """The _COMPUTING columns of the pairs at positions `at`, and those positions (`pair`)."""
+    return pairs[_COMPUTING].take(at).reset_index(drop=True).assign(pair=at)
+
+
+def _at_first_day(windows: pd.DataFrame, timeline: Timeline | None) -> pd.DataFrame:
     """`full_granted` on the quantity in force on each bucket's first day (`granted_on`), the
     asset's end as known then (`known_end`) and the change behind them."""
-    quantity = pairs["quantity_asset"].to_numpy("int64", copy=True)
-    known_end = pairs["end_date"].to_numpy("datetime64[s]", copy=True)
-    change = np.full(len(pairs), None, dtype=object)
-    changed = timeline.changed(pairs["asset_id"]) if timeline else np.zeros(len(pairs), bool)
+    quantity = windows["quantity_asset"].to_numpy("int64", copy=True)
+    known_end = windows["end_date"].to_numpy("datetime64[s]", copy=True)
+    change = np.full(len(windows), None, dtype=object)
+    changed = windows["changed"].to_numpy(bool)
     if changed.any():  # only assets with changes need the timeline
-        state = timeline.in_force(pairs["asset_id"][changed], pairs["valid_from"][changed])
+        state = timeline.in_force(windows["asset_id"][changed], windows["valid_from"][changed])
         quantity[changed] = state["quantity"].to_numpy("int64")
         known_end[changed] = state["end_date"].to_numpy("datetime64[s]")
         change[changed] = state["change_id"].to_numpy(object)
-    return pairs.assign(full_granted=_times(pairs["quantity"], quantity), granted_on=quantity,
-                        known_end=known_end, change_id=change)  # fmt: skip
+    return windows.assign(full_granted=_times(windows["quantity"], quantity), granted_on=quantity,
+                          known_end=known_end, change_id=change)  # fmt: skip
 
 
 _SAFE = 2**62  # products below this fit int64 exactly
@@ -99,22 +120,23 @@ def _prorated(granted_micro: pd.Series, covered: pd.Series, full: pd.Series) -> 
 
 
 def _one_time(pairs: pd.DataFrame, timeline: Timeline | None, start, end) -> pd.DataFrame:
-    out = pairs.assign(valid_from=pairs["start_date"], valid_to=_cut(
-        add_months(pairs["start_date"], pairs["validity_months"]), pairs["final_end"]))  # fmt: skip
-    out = _at_first_day(out[_relevant(out, start, end)], timeline)
-    out["granted"] = out["full_granted"]
-    out["rollover_months"] = out["validity_months"]
-    out["bucket_id"] = _window_id(out)
-    return out
+    w = _computing(pairs, np.flatnonzero(pairs["renewal_months"].eq(0)))
+    w["valid_from"] = w["start_date"]
+    w["valid_to"] = _cut(add_months(w["start_date"], w["validity_months"]), w["final_end"])
+    w = _at_first_day(w[_relevant(w, start, end)], timeline)
+    return _bucket_rows(w, w["full_granted"], w["validity_months"], _window_id(w))
 
 
 def _renewing(pairs: pd.DataFrame, timeline: Timeline | None, start, end) -> pd.DataFrame:
     """The k-month window holding the period, and the one before it (it may end on day 1)."""
-    k = pairs["renewal_months"]
-    first_month = month_index(pairs["start_date"])
-    current = (month_index(pd.Series([start])).iloc[0] - first_month) // k
-    windows = pd.concat([pairs.assign(window=current - 1), pairs.assign(window=current)])
-    windows = windows[windows["window"] >= 0].reset_index(drop=True)
+    at = np.flatnonzero(pairs["renewal_months"].gt(0))
+    first_month = month_index(pairs["start_date"].iloc[at]).to_numpy()
+    current = (month_index(pd.Series([start])).iloc[0] - first_month) // pairs[
+        "renewal_months"
+    ].to_numpy()[at]
+    window = np.r_[current - 1, current]
+    keep = window >= 0
+    windows = _computing(pairs, np.r_[at, at][keep]).assign(window=window[keep])
     window_start, window_end = _window_bounds(windows, windows["window"])
     windows["valid_from"] = window_start.where(
         window_start > windows["start_date"], windows["start_date"]
@@ -132,10 +154,26 @@ def _renewing(pairs: pd.DataFrame, timeline: Timeline | None, start, end) -> pd.
     full = (window_end - window_start).dt.days
     partial = windows["prorate"] & (covered < full)
     prorated = _prorated(windows["full_granted"], covered, full)
-    windows["granted"] = prorated.where(partial, windows["full_granted"])
-    windows["rollover_months"] = windows["renewal_months"]
-    windows["bucket_id"] = _window_id(windows)
-    return windows
+    granted = prorated.where(partial, windows["full_granted"])
+    return _bucket_rows(windows, granted, windows["renewal_months"], _window_id(windows))
+
+
+def _bucket_rows(w: pd.DataFrame, granted, rollover_months, bucket_id) -> pd.DataFrame:
+    """The buckets of windows `w` as their own columns and the position of their pair."""
+    return pd.DataFrame({
+        "pair": w["pair"], "bucket_id": bucket_id, "origin": "grant", "granted": granted,
+        "valid_from": w["valid_from"], "valid_to": w["valid_to"],
+        "rollover_months": rollover_months, "change_id": w["change_id"],
+    })  # fmt: skip
+
+
+def _with_pair_columns(windows: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The buckets of `windows` with the columns they take from their pair; no credit's."""
+    taken = pairs[_FROM_PAIR].take(windows["pair"].to_numpy()).set_axis(windows.index)
+    no_text = pd.Series(np.nan, index=windows.index, dtype="str")
+    return pd.concat([windows.drop(columns="pair"), taken], axis=1).assign(
+        change_id=windows["change_id"].astype("str"), credit_id=no_text, reason=no_text
+    )
 
 
 def _window_bounds(pairs: pd.DataFrame, window: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -145,43 +183,37 @@ def _window_bounds(pairs: pd.DataFrame, window: pd.Series) -> tuple[pd.Series, p
 
 
 def _window_id(buckets: pd.DataFrame) -> pd.Series:
-    return (buckets["asset_id"] + ":" + buckets["grant_id"] + ":"
-            + buckets["valid_from"].dt.strftime("%Y-%m-%d"))  # fmt: skip
+    return buckets["asset_id"] + ":" + buckets["grant_id"] + ":" + _day_text(buckets["valid_from"])
 
 
-def _amendments(pairs: pd.DataFrame, changes: pd.DataFrame, timeline: Timeline) -> pd.DataFrame:
+def _day_text(days: pd.Series) -> pd.Series:
+    """`days` as YYYY-MM-DD, each distinct day formatted once (buckets share a few hundred)."""
+    codes, distinct = pd.factorize(days)
+    text = pd.array(pd.DatetimeIndex(distinct).strftime("%Y-%m-%d"), dtype="str")
+    return pd.Series(text.take(codes, allow_fill=True), index=days.index)
+
+
+def _amendments(
+    pairs: pd.DataFrame, changes: pd.DataFrame, timeline: Timeline, start, end
+) -> pd.DataFrame:
     """A quantity q raised on day D above L, the largest quantity the window (one-time grants:
     the grant) has been granted on so far, adds (q - L) × grant quantity for the rest of it,
     prorated (renewing grants) by one floor of the whole expression."""
     ups = changes.loc[changes["quantity"].notna(),
                       ["asset_id", "change_id", "effective_date", "quantity"]]  # fmt: skip
     ups = ups.rename(columns={"quantity": "new_quantity", "change_id": "amending"})
-    rows = pairs[among(pairs["asset_id"], ups["asset_id"])].merge(ups, on="asset_id")
+    rows = _computing(pairs, np.flatnonzero(among(pairs["asset_id"], ups["asset_id"])))
+    rows = rows.merge(ups, on="asset_id")
     rows = rows[rows["effective_date"] > rows["start_date"]]  # on the start: its first quantity
-    if rows.empty:
-        return rows
     renewing = rows["renewal_months"].gt(0)
     window = (month_index(rows["effective_date"]) - month_index(rows["start_date"])) // rows[
         "renewal_months"
     ].where(renewing, 1)
     window_start, window_end = _window_bounds(rows, window)
-    rows["window"] = window.where(renewing, 0)
-    rows["valid_from"] = window_start.where(
-        renewing & (window_start > rows["start_date"]), rows["start_date"]
-    )
+    rows = rows.assign(window=window.where(renewing, 0), valid_from=window_start.where(
+        renewing & (window_start > rows["start_date"]), rows["start_date"]))  # fmt: skip
     rows = rows[rows["valid_from"] < rows["effective_date"]]  # a window starting on D takes q
-    window_start, window_end = window_start[rows.index], window_end[rows.index]
-    rows = _at_first_day(rows, timeline)
-    rows = rows.sort_values(["asset_id", "grant_id", "window", "effective_date"])
-    raised = rows.groupby(["asset_id", "grant_id", "window"])["new_quantity"].cummax()
-    before = raised.groupby([rows["asset_id"], rows["grant_id"], rows["window"]]).shift()
-    # In exact integers: micro-units of quantities up to 10^12 pass float64's 2^53.
-    largest = np.maximum(rows["granted_on"].to_numpy("int64"),
-                         before.to_numpy("int64", na_value=-1))  # fmt: skip
-    rows["added"] = rows["new_quantity"].to_numpy("int64") - largest
-    rows = rows[rows["added"] > 0].copy()
-    if rows.empty:
-        return rows
+    rows = _raised(_at_first_day(rows, timeline))
     window_start, window_end = window_start[rows.index], window_end[rows.index]
     renewing = rows["renewal_months"].gt(0)
     day = rows["effective_date"]
@@ -190,40 +222,56 @@ def _amendments(pairs: pd.DataFrame, changes: pd.DataFrame, timeline: Timeline) 
     added = _times(rows["quantity"], rows["added"])
     full = (window_end - window_start).dt.days.where(renewing, 1)  # one-time: never prorated
     prorated = _prorated(added, covered.where(renewing, 1), full)
-    rows["granted"] = prorated.where(renewing & rows["prorate"], added)
+    granted = prorated.where(renewing & rows["prorate"], added)
     ends = window_end.where(renewing, add_months(day, rows["validity_months"]))
-    rows["valid_to"] = _cut(ends, rows["final_end"])
-    rows["rollover_months"] = rows["renewal_months"].where(renewing, rows["validity_months"])
-    rows["bucket_id"] = (_window_id(rows) + ":amend:" + rows["amending"]).where(
+    bucket_id = (_window_id(rows) + ":amend:" + rows["amending"]).where(
         renewing, rows["asset_id"] + ":" + rows["grant_id"] + ":amend:" + rows["amending"]
     )
-    rows["valid_from"], rows["change_id"], rows["origin"] = day, rows["amending"], "amendment"
-    return rows
+    rows = rows.assign(valid_from=day, valid_to=_cut(ends, rows["final_end"]),
+                       change_id=rows["amending"])  # fmt: skip
+    months = rows["renewal_months"].where(renewing, rows["validity_months"])
+    out = _bucket_rows(rows, granted, months, bucket_id).assign(origin="amendment")
+    return out[_relevant(out, start, end)]
 
 
-def _credits(credits: pd.DataFrame, assets: pd.DataFrame) -> pd.DataFrame:
+def _raised(rows: pd.DataFrame) -> pd.DataFrame:
+    """The raises above L, with the units they add (`added`), in (asset, grant, window, day)
+    order."""
+    rows = rows.sort_values(["asset_id", "grant_id", "window", "effective_date"])
+    raised = rows.groupby(["asset_id", "grant_id", "window"])["new_quantity"].cummax()
+    before = raised.groupby([rows["asset_id"], rows["grant_id"], rows["window"]]).shift()
+    # In exact integers: micro-units of quantities up to 10^12 pass float64's 2^53.
+    largest = np.maximum(rows["granted_on"].to_numpy("int64"),
+                         before.to_numpy("int64", na_value=-1))  # fmt: skip
+    rows = rows.assign(added=rows["new_quantity"].to_numpy("int64") - largest)
+    return rows[rows["added"] > 0]
+
+
+def _credits(credits: pd.DataFrame, assets: pd.DataFrame, start, end) -> pd.DataFrame:
     """One bucket per credit grant; an asset-bound one within its asset's dates."""
-    if credits.empty:
-        return credits
     asset = assets.set_index("asset_id").reindex(credits["asset_id"])
-    start, end = asset["start_date"].to_numpy(), asset["final_end"].to_numpy()
-    starts = pd.Series(start, index=credits.index).astype("datetime64[s]")
+    begins, ends = asset["start_date"].to_numpy(), asset["final_end"].to_numpy()
+    starts = pd.Series(begins, index=credits.index).astype("datetime64[s]")
     valid_from = credits["effective_date"].where(
         starts.isna() | (credits["effective_date"] > starts), starts
     )
-    return pd.DataFrame({
+    no_text = pd.Series(np.nan, index=credits.index, dtype="str")
+    out = pd.DataFrame({
         "bucket_id": "credit:" + credits["credit_id"], "origin": "credit",
-        "account_id": credits["account_id"], "asset_id": credits["asset_id"], "grant_id": None,
+        "account_id": credits["account_id"], "asset_id": credits["asset_id"], "grant_id": no_text,
         "usage_resource_id": credits["usage_resource_id"],
         "binding": credits["asset_id"].notna().map({True: "asset", False: "account"}),
-        "priority": credits["priority"], "granted": credits["quantity"].astype("object"),
+        "priority": credits["priority"], "granted": credits["quantity"].astype("int64"),
         "valid_from": valid_from,
-        "valid_to": _cut(credits["valid_to"], pd.Series(end, index=credits.index)),
-        "rollover": "none", "rollover_cap": pd.NA, "max_rollovers": 0, "rollover_months": pd.NA,
-        "final_end": pd.Series(end, index=credits.index), "grant_type": "grant",
-        "commitment_rate": None, "change_id": None, "cancelled_by": asset["cancelled_by"].to_numpy(),
-        "credit_id": credits["credit_id"], "reason": credits["reason"],
+        "valid_to": _cut(credits["valid_to"], pd.Series(ends, index=credits.index)),
+        "rollover": "none", "rollover_cap": pd.Series(pd.NA, index=credits.index, dtype="Int64"),
+        "max_rollovers": 0, "rollover_months": pd.Series(pd.NA, index=credits.index, dtype="Int64"),
+        "final_end": pd.Series(ends, index=credits.index), "grant_type": "grant",
+        "commitment_rate": no_text, "change_id": no_text,
+        "cancelled_by": asset["cancelled_by"].to_numpy(), "credit_id": credits["credit_id"],
+        "reason": credits["reason"],
     })  # fmt: skip
+    return out[_relevant(out, start, end)]
 
 
 def cut_by_contract(buckets: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -263,9 +311,10 @@ def _behind(buckets: pd.DataFrame) -> pd.Series:
 
 def _finish(buckets: pd.DataFrame) -> pd.DataFrame:
     n = buckets.index
-    origin = buckets.get("origin", pd.Series("grant", index=n)).fillna("grant")
     grant_type = buckets["grant_type"].astype("str")
-    origin = origin.where(~(origin.eq("grant") & grant_type.eq("commit")), "commitment")
+    origin = buckets["origin"].where(
+        ~(buckets["origin"].eq("grant") & grant_type.eq("commit")), "commitment"
+    )
     out = pd.DataFrame({
         "bucket_id": buckets["bucket_id"], "origin": origin,
         "account_id": buckets["account_id"], "asset_id": buckets["asset_id"],
@@ -282,8 +331,7 @@ def _finish(buckets: pd.DataFrame) -> pd.DataFrame:
         "rollover_months": buckets["rollover_months"].astype("Int64"),
         "asset_end_date": buckets["final_end"].astype("datetime64[s]"),
         "grant_type": grant_type, "commitment_rate": buckets["commitment_rate"].astype("str"),
-        "change_id": _behind(buckets), "credit_id": buckets.get("credit_id", pd.Series(
-            pd.NA, index=n)).astype("str"),
-        "reason": buckets.get("reason", pd.Series(pd.NA, index=n)).astype("str"),
+        "change_id": _behind(buckets), "credit_id": buckets["credit_id"].astype("str"),
+        "reason": buckets["reason"].astype("str"),
     })  # fmt: skip
     return out[BUCKET_COLUMNS].sort_values("bucket_id", ignore_index=True)
