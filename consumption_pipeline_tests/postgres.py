@@ -8,6 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -42,4 +43,7 @@ def postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:  # FORCE: engines a test forgot to dispose still hold sessions
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
-        shutil.rmtree(default_lake(f"{POSTGRES_SERVER}/{name}"), ignore_errors=True)
+        lake = Path(default_lake(f"{POSTGRES_SERVER}/{name}"))
+        shutil.rmtree(lake, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the folder of default lakes, unless others remain
+            lake.parent.rmdir()

@@ -9,10 +9,10 @@ back from the warehouse, give the same digest; any changed, added or removed row
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from importlib.metadata import version
@@ -167,12 +167,21 @@ def _source_of(module: str) -> Path | None:
     return None
 
 
+# `from a.b import (c, d)` or `import a.b`, anywhere in a file (deferred imports count too).
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)|import[ \t]+([\w., \t]+))",
+    re.MULTILINE,
+)
+
+
+@functools.cache
 def _imports(path: Path) -> list[str]:
     """The absolute module names `path` imports (for `from a import b`: `a` and `a.b`)."""
     names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    for origin, imported, plain in _IMPORT.findall(path.read_text()):
+        if plain:
+            names += [n.split(" as ")[0].strip() for n in plain.split(",")]
+        else:
+            members = [m.split(" as ")[0].strip() for m in imported.strip("()").split(",")]
+            names += [origin, *(f"{origin}.{m}" for m in members if m)]
     return names
