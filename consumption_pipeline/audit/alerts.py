@@ -20,7 +20,7 @@ def period_alerts(store: Warehouse, catalog: Catalog, period: str, as_of: pd.Tim
     rules = catalog.alert_rules
     day = pd.Timestamp(period)
     if rules.empty:
-        return evaluate_alerts(rules, catalog.accounts, *[pd.DataFrame()] * 5, day, as_of)
+        return evaluate_alerts(rules, *[pd.DataFrame()] * 5, day, as_of)
     kinds = set(rules["kind"])
     buckets = store.read_period("entitlement_buckets", period)
     balances = store.read_period("bucket_balances", period)
@@ -31,7 +31,7 @@ def period_alerts(store: Warehouse, catalog: Catalog, period: str, as_of: pd.Tim
     if "overage_amount" in kinds:
         amounts = _amounts(store, catalog, rules[rules["kind"].eq("overage_amount")], day, as_of,
                            grace_days)  # fmt: skip
-    return evaluate_alerts(rules, catalog.accounts, buckets, balances, ledger, forecasts, amounts,
+    return evaluate_alerts(rules, buckets, balances, ledger, forecasts, amounts,
                            day, as_of)  # fmt: skip
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from consumption_pipeline.storage.alert_settings import AlertSettings
 from consumption_pipeline.storage.tables import alert_deliveries, alert_metadata, alerts
@@ -170,11 +171,8 @@ class AlertRegister:
 
 def _insert_new(conn: sa.Connection, table: sa.Table, row: dict[str, Any]):
     """An INSERT that does nothing when the key is taken (SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(**row).on_conflict_do_nothing()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**row).on_conflict_do_nothing()
 
 
 def _alert_row(r: dict[str, Any], run_id: str, now: dt.datetime) -> dict[str, Any]:

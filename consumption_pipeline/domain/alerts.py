@@ -126,7 +126,7 @@ def alert_id(period: pd.Timestamp, rule_id: str, account_id: str, subject_type: 
 
 
 def evaluate_alerts(
-    rules: pd.DataFrame, accounts: pd.DataFrame, buckets: pd.DataFrame, balances: pd.DataFrame,
+    rules: pd.DataFrame, buckets: pd.DataFrame, balances: pd.DataFrame,
     ledger: pd.DataFrame, forecasts: pd.DataFrame, amounts: pd.DataFrame, period: pd.Timestamp,
     as_of: pd.Timestamp,
 ) -> pd.DataFrame:  # fmt: skip
@@ -140,7 +140,8 @@ def evaluate_alerts(
         return pd.DataFrame(columns=ALERT_COLUMNS)
     start, end = period_bounds(period)
     last = min(as_of, end - pd.Timedelta(days=1))
-    states = bucket_states(buckets, balances, ledger, start, last)
+    balance_kinds = rules["kind"].isin(["consumed_share", "balance_below"]).any()
+    states = bucket_states(buckets, balances, ledger, start, last) if balance_kinds else None
     found = []
     for rule in rules.itertuples(index=False):
         if rule.kind in ("consumed_share", "balance_below"):
@@ -186,9 +187,9 @@ def bucket_states(buckets: pd.DataFrame, balances: pd.DataFrame, ledger: pd.Data
     # The balance after the day's last entry, else the one carried from before.
     last_entry = entries.sort_values("sequence").drop_duplicates(["bucket_id", "entry_date"],
                                                                  keep="last")  # fmt: skip
-    after = last_entry.set_index(["bucket_id", "entry_date"])["closing_balance"]
-    grid["balance"] = [after.get((b, d), np.nan) for b, d in zip(grid["bucket_id"], grid["day"],
-                                                                   strict=True)]  # fmt: skip
+    after = last_entry[["bucket_id", "entry_date", "closing_balance"]].rename(
+        columns={"entry_date": "day", "closing_balance": "balance"})  # fmt: skip
+    grid = grid.merge(after, how="left", on=["bucket_id", "day"])
     opening = balances.drop_duplicates("bucket_id").set_index("bucket_id")["opening"]
     grid["balance"] = grid.groupby("bucket_id")["balance"].ffill()
     grid["balance"] = grid["balance"].fillna(grid["bucket_id"].map(opening)).astype("float64")

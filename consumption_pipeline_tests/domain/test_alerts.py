@@ -52,7 +52,7 @@ NO_AMOUNTS = pd.DataFrame(columns=["account_id", "usage_resource_id", "currency"
 
 def evaluate(rule_rows, as_of=NOV, buckets=BUCKETS, balances=BALANCES, ledger=LEDGER,
              forecasts=NO_FORECAST, amounts=NO_AMOUNTS, period=OCT):  # fmt: skip
-    return evaluate_alerts(rule_rows, pd.DataFrame(), buckets, balances, ledger, forecasts,
+    return evaluate_alerts(rule_rows, buckets, balances, ledger, forecasts,
                            amounts, period, as_of)  # fmt: skip
 
 
