@@ -297,16 +297,12 @@ def _behind(buckets: pd.DataFrame) -> pd.Series:
     """The changes behind each bucket: the one in force on its first day (or that added it), and
     the cancellation that cut its end, if another."""
     first = buckets["change_id"].astype("str")
-    if buckets["cancelled_by"].isna().all():
+    end = buckets["final_end"]
+    cut = buckets["cancelled_by"].notna() & end.notna() & buckets["valid_to"].eq(end)
+    if not cut.any():
         return first
-    buckets = buckets[["valid_to", "final_end", "cancelled_by"]]
-    cut = (
-        buckets["cancelled_by"]
-        .astype("str")
-        .where(buckets["valid_to"].eq(buckets["final_end"]) & buckets["final_end"].notna())
-    )
-    both = first.notna() & cut.notna() & first.ne(cut)
-    return first.fillna(cut).where(~both, first + " " + cut)
+    by, was = buckets["cancelled_by"][cut].astype("str"), first[cut]
+    return first.mask(cut, by.where(was.isna() | was.eq(by), was + " " + by))
 
 
 def _finish(buckets: pd.DataFrame) -> pd.DataFrame:

@@ -112,22 +112,23 @@ class Timeline:
 
     def __init__(self, assets: pd.DataFrame, changes: pd.DataFrame):
         self.own = assets.set_index("asset_id")[["quantity", "end_date"]]
-        changed = assets[assets["asset_id"].isin(changes["asset_id"])]
+        changed = assets[_is_in(assets["asset_id"], changes["asset_id"])]
         self.states = _states(changed, changes).astype({"from": "datetime64[s]", "asset_id": "str"})
         last = self.states.drop_duplicates("asset_id", keep="last").set_index("asset_id")
         cancelled = changes[changes["end_date"].notna()].sort_values(
             "effective_date", kind="stable"
         )
         by = cancelled.drop_duplicates("asset_id", keep="last").set_index("asset_id")["change_id"]
-        ends = self.own["end_date"].astype("datetime64[s]").copy()
-        ends[last.index] = last["end_date"].astype("datetime64[s]")
-        self.ends = pd.DataFrame({"end_date": ends, "change_id": by.reindex(ends.index)})
+        ends = self.own["end_date"].to_numpy("datetime64[s]", copy=True)
+        ends[self.own.index.get_indexer(last.index)] = last["end_date"].to_numpy("datetime64[s]")
+        self.ends = pd.DataFrame({"end_date": pd.Series(ends, index=self.own.index),
+                                  "change_id": by.reindex(self.own.index)})  # fmt: skip
+        self._search = _StateSearch(self.own.index.get_indexer(self.states["asset_id"]),
+                                    self.states["from"].to_numpy(), len(self.own))  # fmt: skip
 
     def changed(self, asset_ids: pd.Series) -> np.ndarray:
-        """Which of `asset_ids` have changes (Arrow's is_in: no pandas hashing of every id)."""
-        found = pc.is_in(pa.array(asset_ids.astype("str"), pa.string(), from_pandas=True),
-                         value_set=pa.array(self.states["asset_id"].unique(), pa.string()))  # fmt: skip
-        return found.fill_null(False).to_numpy(zero_copy_only=False)
+        """Which of `asset_ids` have changes."""
+        return _is_in(asset_ids, self.states["asset_id"].unique())
 
     def in_force(self, asset_ids: pd.Series, days: pd.Series) -> pd.DataFrame:
         """Quantity (micro-units), end and latest change in force on each (asset, day), aligned
@@ -136,20 +137,50 @@ class Timeline:
         quantity = self.own["quantity"].to_numpy("int64", na_value=0)[at]
         end = self.own["end_date"].to_numpy("datetime64[s]")[at]
         change = np.full(len(at), None, dtype=object)
-        changed = np.isin(at, self.own.index.get_indexer(self.states["asset_id"].unique()))
-        if changed.any():
-            asks = pd.DataFrame({"asset_id": asset_ids[changed].astype("str").to_numpy(),
-                                 "on": days[changed].astype("datetime64[s]").to_numpy(),
-                                 "row": range(int(changed.sum()))})  # fmt: skip
-            found = pd.merge_asof(
-                asks.sort_values("on"), self.states.sort_values("from"), left_on="on",
-                right_on="from", by="asset_id", direction="backward",
-            ).sort_values("row")  # fmt: skip
-            quantity[changed] = found["quantity"].to_numpy("int64")
-            end[changed] = found["end_date"].to_numpy("datetime64[s]")
-            change[changed] = found["change_id"].to_numpy(object)
+        row = self._search.state_on(at, days.to_numpy("datetime64[s]"))
+        found = row >= 0
+        if found.any():
+            row = row[found]
+            quantity[found] = self.states["quantity"].to_numpy("int64")[row]
+            end[found] = self.states["end_date"].to_numpy("datetime64[s]")[row]
+            change[found] = self.states["change_id"].to_numpy(object)[row]
         return pd.DataFrame({"quantity": quantity, "end_date": end, "change_id": change},
                             index=asset_ids.index)  # fmt: skip
+
+
+class _StateSearch:
+    """The state row in force for (asset position, day) pairs, by one bisection over the states
+    sorted by asset and date: each asset's dates get a range of their own in one int64 key."""
+
+    def __init__(self, asset: np.ndarray, since: np.ndarray, assets: int):
+        seconds = since.astype("int64")
+        self.first = seconds.min(initial=0)
+        self.span = seconds.max(initial=0) - self.first + 2  # room for "before the first date"
+        known = asset >= 0  # a change of an unknown asset is refused by the catalog
+        self.order = np.flatnonzero(known)[np.lexsort((seconds[known], asset[known]))]
+        self.asset = asset[self.order]
+        self.keys = self.asset * self.span + (seconds[self.order] - self.first)
+        self.has_states = np.zeros(assets + 1, bool)  # the last slot: an unknown asset (-1)
+        self.has_states[self.asset] = True
+
+    def state_on(self, asset: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The state row in force for each (asset, day), -1 where the asset has none then."""
+        out = np.full(len(asset), -1)
+        asks = np.flatnonzero(self.has_states[asset])
+        if not len(asks):
+            return out
+        offset = np.clip(days[asks].astype("int64") - self.first, -1, self.span - 2)
+        i = np.searchsorted(self.keys, asset[asks] * self.span + offset, "right") - 1
+        same = (i >= 0) & (self.asset[np.maximum(i, 0)] == asset[asks])
+        out[asks[same]] = self.order[i[same]]
+        return out
+
+
+def _is_in(values: pd.Series, known) -> np.ndarray:
+    """Which text values are among `known` (Arrow's is_in: no pandas hashing of every id)."""
+    found = pc.is_in(pa.array(values.astype("str"), pa.string(), from_pandas=True),
+                     value_set=pa.array(known, pa.string(), from_pandas=True))  # fmt: skip
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def asset_ends(assets: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
