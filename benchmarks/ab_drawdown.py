@@ -1,5 +1,6 @@
 """Benchmark: buckets + drawdown of one period, an earlier commit's code against the current code,
-alternating in one process (so both see the same machine noise).
+alternating in one process (so both see the same machine noise); the buckets stage is also
+timed alone.
 
 The earlier commit is exported with `git archive` into a temporary folder under another package
 name; both read the same source directory (the earlier code ignores catalog files and columns it
@@ -70,6 +71,23 @@ def rated_usage(source: Path) -> pd.DataFrame:
     return rate_usage(events, catalog, PERIOD)[RATED]
 
 
+def alternate(runs: dict, rated: pd.DataFrame, rounds: int) -> dict[str, dict[str, list]]:
+    """Seconds of buckets alone and of buckets + drawdown per run, the two codes taking turns
+    to go first."""
+    times = {name: {"buckets": [], "both": []} for name in runs}
+    for i in range(rounds):
+        for name in ("before", "after") if i % 2 == 0 else ("after", "before"):
+            catalog, buckets, draw = runs[name]
+            gc.collect()
+            started = time.perf_counter()
+            made = buckets(catalog, PERIOD)
+            built = time.perf_counter()
+            draw(rated, made, pd.DataFrame(), catalog, PERIOD)
+            times[name]["buckets"].append(built - started)
+            times[name]["both"].append(time.perf_counter() - started)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -82,20 +100,14 @@ def main() -> None:
     for name, package in (("before", baseline_package(args.baseline)),
                           ("after", "consumption_pipeline")):  # fmt: skip
         read, build, buckets, draw = stages(package)
-        catalog = build(read(args.source))
-        runs[name] = lambda c=catalog, b=buckets, d=draw: d(rated, b(c, PERIOD), pd.DataFrame(),
-                                                             c, PERIOD)  # fmt: skip
-    times = {"before": [], "after": []}
-    for i in range(args.rounds):
-        for name in ("before", "after") if i % 2 == 0 else ("after", "before"):
-            gc.collect()
-            started = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - started)
-    for name, seconds in times.items():
+        runs[name] = (build(read(args.source)), buckets, draw)
+    times = alternate(runs, rated, args.rounds)
+    for name, stage in times.items():
+        seconds, alone = stage["both"], stage["buckets"]
         print(f"{name:<7} min {min(seconds):.2f} s, median {statistics.median(seconds):.2f} s "
-              f"over {len(seconds)} runs")  # fmt: skip
-    before, after = times["before"], times["after"]
+              f"over {len(seconds)} runs (buckets alone: min {min(alone):.3f} s, median "
+              f"{statistics.median(alone):.3f} s)")  # fmt: skip
+    before, after = times["before"]["both"], times["after"]["both"]
     print(f"after / before: {statistics.median(after) / statistics.median(before):.3f} (medians), "
           f"{min(after) / min(before):.3f} (best runs)")  # fmt: skip
 
