@@ -17,8 +17,10 @@ from consumption_pipeline.cli.instance import (
     RunFailed,
     dagster_home,
     failure,
+    named,
     open_instance,
     source_folder,
+    warehouse_of,
 )
 from consumption_pipeline.closing.close import ensure_closable
 from consumption_pipeline.closing.dates import label
@@ -44,7 +46,9 @@ def add_close_command(commands: argparse._SubParsersAction) -> None:
     close.add_argument("--period", required=True, type=flag(month), help="billing period YYYY-MM")
     close.add_argument("--source", help=f"source directory (default: {env.source_dir})")
     close.add_argument(
-        "--warehouse", type=flag(warehouse_url), default=env.warehouse_url, help="SQLAlchemy URL"
+        "--warehouse",
+        type=flag(warehouse_url),
+        help=f"SQLAlchemy URL (default: {env.warehouse_url})",
     )
     close.add_argument("--outbox", default=outbox_dir(), help="outbox (default: %(default)s)")
     close.add_argument(
@@ -70,13 +74,16 @@ def add_close_command(commands: argparse._SubParsersAction) -> None:
 
 def run_close_command(args: argparse.Namespace) -> int:
     period = f"{args.period}-01"
+    warehouse, given_by = warehouse_of(args.warehouse)
     settings = replace(
         Settings.from_env(), source_dir=str(source_folder(args.source)),
-        warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
+        warehouse_url=warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
         as_of=args.as_of,
     )  # fmt: skip
     settings.check_period(args.period, f"--period {args.period}")
     dagster_home()
+    with named(given_by):  # reachable, writable, before the instance records a run
+        Warehouse(settings.warehouse_url, settings.lake_url).engine.dispose()
     with open_instance() as instance:
         result = close_in_process(settings, period, args.outbox, instance)
     if not result.success:

@@ -18,6 +18,7 @@ from consumption_pipeline.storage.settings import DEFAULT_SOURCE, PROJECT_ROOT
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "data" / "dagster_home"
 SOURCE_ENV = "CONSUMPTION_SOURCE_DIR"
+WAREHOUSE_ENV = "CONSUMPTION_WAREHOUSE_URL"
 # The run's own log (with tracebacks) stays in the instance; the terminal gets one line.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -60,6 +61,25 @@ def open_instance() -> Iterator[dg.DagsterInstance]:
                          f"dagster.yaml?): {said[:300]}") from None  # fmt: skip
     with instance:
         yield instance
+
+
+def warehouse_of(given: str | None) -> tuple[str, str]:
+    """The warehouse URL and what gave it: --warehouse, else $CONSUMPTION_WAREHOUSE_URL (both
+    checked when read), else the default SQLite file."""
+    if given is not None:
+        return given, "--warehouse"
+    if WAREHOUSE_ENV in os.environ:
+        return settings.Settings.from_env().warehouse_url, WAREHOUSE_ENV
+    return settings.DEFAULT_WAREHOUSE, "the default warehouse"
+
+
+@contextlib.contextmanager
+def named(name: str) -> Iterator[None]:
+    """A warehouse that cannot be opened is named with the flag or variable that gave it."""
+    try:
+        yield
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 def source_folder(given: str | None) -> Path:

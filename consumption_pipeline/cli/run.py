@@ -19,8 +19,10 @@ from consumption_pipeline.cli.instance import (
     RunFailed,
     dagster_home,
     failure,
+    named,
     open_instance,
     source_folder,
+    warehouse_of,
 )
 from consumption_pipeline.domain import formatting
 from consumption_pipeline.storage import sources
@@ -43,8 +45,7 @@ def add_run_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--warehouse",
         type=flag(warehouse_url),
-        default=env.warehouse_url,
-        help="SQLAlchemy URL (default: %(default)s)",
+        help=f"SQLAlchemy URL (default: {env.warehouse_url})",
     )
     run.add_argument(
         "--from",
@@ -80,14 +81,16 @@ def add_run_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    warehouse, given_by = warehouse_of(args.warehouse)
     chosen = replace(
         Settings.from_env(), source_dir=str(source_folder(args.source)),
-        warehouse_url=args.warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
+        warehouse_url=warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
         as_of=args.as_of,
     )  # fmt: skip
     periods = _periods(args.first, args.last, chosen)
     dagster_home()  # the folder, checked before the warehouse is created
-    Warehouse(chosen.warehouse_url, chosen.lake_url).engine.dispose()  # reachable, writable
+    with named(given_by):  # reachable, writable
+        Warehouse(chosen.warehouse_url, chosen.lake_url).engine.dispose()
     with open_instance() as instance:
         run_periods(chosen, periods, instance)
     print(invoice_summary(chosen.warehouse_url, periods))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from consumption_pipeline.audit.trace import LineKey, read_trace, restatement_markdown, to_markdown
-from consumption_pipeline.cli.instance import source_folder
+from consumption_pipeline.cli.instance import named, source_folder, warehouse_of
 from consumption_pipeline.domain.catalog import build_catalog
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.settings import Settings, flag, month, positive_int, warehouse_url
@@ -18,7 +18,9 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
         "trace", help="trace an invoice line back to its events, buckets, rates and runs"
     )
     trace.add_argument(
-        "--warehouse", type=flag(warehouse_url), default=env.warehouse_url, help="SQLAlchemy URL"
+        "--warehouse",
+        type=flag(warehouse_url),
+        help=f"SQLAlchemy URL (default: {env.warehouse_url})",
     )
     trace.add_argument(
         "--source",
@@ -42,7 +44,9 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
 
 def run_trace(args: argparse.Namespace) -> int:
     source_folder(args.source)  # checked before the warehouse is read
-    store = existing_warehouse(args.warehouse, Settings.from_env().lake_url)
+    warehouse, given_by = warehouse_of(args.warehouse)
+    with named(given_by):
+        store = existing_warehouse(warehouse, Settings.from_env().lake_url)
     if args.restatement:
         print(restatement_markdown(store, args.restatement))
         return 0

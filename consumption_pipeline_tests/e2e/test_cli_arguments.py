@@ -221,19 +221,22 @@ def test_a_warehouse_that_cannot_be_opened_is_named_before_any_run(tmp_path: Pat
     (tmp_path / "afile").write_text("in the way")
     url = f"sqlite:///{tmp_path / 'afile' / 'w.db'}"
     assert refused(tmp_path, *run, "--warehouse", url) == (
-        f"consumption-pipeline: warehouse {url}: cannot create its folder {tmp_path / 'afile'}: "
+        f"consumption-pipeline: --warehouse: warehouse {url}: cannot create its folder "
+        f"{tmp_path / 'afile'}: "
         "File exists"
     )
     missing = f"{POSTGRES_SERVER}/cp_no_such_database"
     line = refused(tmp_path, *run, "--warehouse", missing)
-    assert line.startswith(f"consumption-pipeline: warehouse {missing}: opening it: "), line
+    assert line.startswith(
+        f"consumption-pipeline: --warehouse: warehouse {missing}: opening it: "
+    ), line
     assert line.endswith('database "cp_no_such_database" does not exist'), line
     bare = "postgresql://postgres@nohost.invalid:1/billing"  # the installed driver, not psycopg 3
     line = refused(tmp_path, *run, "--warehouse", bare)
     assert line == (
-        "consumption-pipeline: warehouse postgresql+psycopg2://postgres@nohost.invalid:1/billing: "
-        'opening it: could not translate host name "nohost.invalid" to address: Name or service '
-        "not known"
+        "consumption-pipeline: --warehouse: warehouse "
+        "postgresql+psycopg2://postgres@nohost.invalid:1/billing: opening it: could not translate "
+        'host name "nohost.invalid" to address: Name or service not known'
     )
     line = refused(tmp_path, "dashboard", "--warehouse", bare)
     assert line == (
@@ -242,12 +245,29 @@ def test_a_warehouse_that_cannot_be_opened_is_named_before_any_run(tmp_path: Pat
     )
 
 
+def test_a_warehouse_from_the_environment_is_named_with_its_variable(tmp_path: Path):
+    (tmp_path / "afile").write_text("in the way")
+    url = f"sqlite:///{tmp_path / 'afile' / 'w.db'}"
+    run = ["run", "--source", str(DEFAULT_SOURCE), "--from", "2026-09", "--to", "2026-09"]
+    assert refused(tmp_path, *run, CONSUMPTION_WAREHOUSE_URL=url) == (
+        f"consumption-pipeline: CONSUMPTION_WAREHOUSE_URL: warehouse {url}: cannot create its "
+        f"folder {tmp_path / 'afile'}: File exists"
+    )
+    trace = ["trace", "--period", "2026-09", "--account", "ACME", "--resource", "credits"]
+    missing = f"sqlite:///{tmp_path / 'nothing.db'}"
+    assert refused(tmp_path, *trace, CONSUMPTION_WAREHOUSE_URL=missing) == (
+        f"consumption-pipeline: CONSUMPTION_WAREHOUSE_URL: warehouse {missing}: no such file (run "
+        "`consumption-pipeline run`)"
+    )
+
+
 def test_a_trace_reads_and_never_creates_a_warehouse(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'nothing.db'}"
     line = ["trace", "--warehouse", url, "--period", "2026-09", "--account", "ACME",
             "--resource", "credits", "--source", str(DEFAULT_SOURCE)]  # fmt: skip
     assert refused(tmp_path, *line) == (
-        f"consumption-pipeline: warehouse {url}: no such file (run `consumption-pipeline run`)"
+        f"consumption-pipeline: --warehouse: warehouse {url}: no such file (run "
+        "`consumption-pipeline run`)"
     )
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     Warehouse(empty).engine.dispose()  # every table, no period run
