@@ -23,8 +23,14 @@ from consumption_pipeline.defs.resources import WarehouseResource
 from consumption_pipeline.storage.settings import DEFAULT_SOURCE, Settings
 from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.alerts.receivers import SmtpReceiver, WebhookReceiver
+from consumption_pipeline_tests.e2e.conftest import BACKENDS, fresh_warehouse
 
 SECRET = "e2e-signing-secret"
+
+
+@pytest.fixture(autouse=True)
+def each_test_has_its_dagster_home(dagster_home: Path) -> Path:
+    return dagster_home
 
 
 @pytest.fixture
@@ -64,8 +70,9 @@ def verified(request: dict) -> dict:
     return body
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_alerts_fire_on_the_right_days_and_each_is_delivered_once(
-    source, tmp_path, monkeypatch, capsys
+    backend, source, tmp_path, monkeypatch, capsys
 ):
     receiver = WebhookReceiver(fail_first=1)  # down for the first run, then fails once
     smtp = SmtpReceiver().start()
@@ -76,7 +83,11 @@ def test_alerts_fire_on_the_right_days_and_each_is_delivered_once(
     monkeypatch.setenv("CONSUMPTION_SMTP_PORT", str(smtp.port))
     monkeypatch.setenv("CONSUMPTION_SMTP_STARTTLS", "off")
     monkeypatch.setenv("CONSUMPTION_SMTP_SENDER", "alerts@pipeline.example")
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    with fresh_warehouse(backend, tmp_path) as url:
+        check_alerts(url, source, receiver, smtp, capsys)
+
+
+def check_alerts(url: str, source: Path, receiver: WebhookReceiver, smtp: SmtpReceiver, capsys):
     try:
         # Run 1: the webhook receiver is down; the billing is not held up by it.
         assert run(source, url) == 0
