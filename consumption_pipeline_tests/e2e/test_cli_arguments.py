@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from consumption_pipeline import cli
 from consumption_pipeline.storage.settings import DEFAULT_SOURCE
 from consumption_pipeline.storage.warehouse import Warehouse
 from consumption_pipeline_tests.postgres import POSTGRES_SERVER
@@ -329,3 +330,15 @@ def test_a_dagster_yaml_the_instance_refuses_is_one_line_naming_the_home(tmp_pat
         f"consumption-pipeline: DAGSTER_HOME: {home}: cannot open the Dagster instance (its "
         "dagster.yaml?): "
     ), stderr
+
+
+def test_an_unexpected_error_is_one_line_without_its_class_or_traceback(monkeypatch, capsys):
+    def broken(argv):
+        raise RuntimeError("the lake is read-only\nsecond line")
+
+    monkeypatch.setattr(cli, "_run_command", broken)
+    assert cli.main(["run"]) == 1
+    assert capsys.readouterr().err == "consumption-pipeline: the lake is read-only\n"
+    monkeypatch.setattr(cli, "_run_command", lambda argv: (_ for _ in ()).throw(KeyError()))
+    assert cli.main(["run"]) == 1
+    assert capsys.readouterr().err == "consumption-pipeline: stopped unexpectedly\n"
