@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from consumption_pipeline.audit import markdown
 from consumption_pipeline.audit.fingerprints import asset_code_version
 from consumption_pipeline.quality.outcome import Outcome
 from consumption_pipeline.storage.tables import AUDIT_TABLES, LAKE_TABLES, TABLES
@@ -99,20 +100,8 @@ FAILING_ROWS = 50  # failing rows shown in a check's metadata
 
 
 def preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MarkdownMetadataValue:
-    head = frame.head(rows).astype("object").where(frame.head(rows).notna(), "")
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += [
-        "| " + " | ".join(_cell(v) for v in row) + " |" for row in head.itertuples(index=False)
-    ]
-    if len(frame) > rows:
-        lines.append(f"\n{len(frame) - rows:,} more rows")
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def _cell(value) -> str:
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat()
-    return str(value).replace("|", "\\|")
+    """The first `rows` rows, in the reports' formats (money at its currency's minor unit)."""
+    return dg.MetadataValue.md(markdown.table(frame, max_rows=rows))
 
 
 def table_metadata(frame: pd.DataFrame, **extra) -> dict:

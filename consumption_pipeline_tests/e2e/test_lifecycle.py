@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import dagster as dg
@@ -114,6 +115,9 @@ def test_materializations_carry_row_counts_and_previews(sample_run):
     assert event.asset_materialization.partition == "2026-11-01"
     assert metadata["dagster/row_count"].value > 0
     assert "| account_id |" in metadata["preview"].value
+    # money at its currency's minor unit, quantities without trailing zeros, as the reports read
+    assert not re.search(r"\.0\b|\.000000|_none_|nan", metadata["preview"].value)
+    assert re.search(r"\| [\d,]+\.\d\d \| USD \|", metadata["preview"].value)
 
 
 def test_a_first_period_without_history_opens_valid_buckets_with_their_grant(warehouse_url: str):
