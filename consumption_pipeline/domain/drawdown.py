@@ -442,8 +442,10 @@ class _Book:
             return pd.DataFrame(columns=LEDGER_COLUMNS)
         led = pd.concat(entries, ignore_index=True)
         bucket_ids = self.state["bucket_id"].array
-        led["bucket_id"] = bucket_ids.take(led["bucket"].to_numpy())
-        led["account_id"] = self.state["account_id"].array.take(led["bucket"].to_numpy())
+        # Taken from text arrays typed once per bucket: a million ids taken as objects would be
+        # typed as text one by one when set.
+        for column in ["bucket_id", "account_id"]:
+            led[column] = self.state[column].astype("str").array.take(led["bucket"].to_numpy())
         led["summary_id"] = self.summary_ids.take(led["summary"].to_numpy(), allow_fill=True)
         led["related_bucket_id"] = bucket_ids.take(led["related"].to_numpy(), allow_fill=True)
         led["sequence"] = np.arange(1, len(led) + 1)
