@@ -13,7 +13,10 @@ import sqlalchemy as sa
 from consumption_pipeline.audit import markdown
 from consumption_pipeline.audit.fingerprints import asset_code_version
 from consumption_pipeline.quality.outcome import Outcome
-from consumption_pipeline.storage.tables import AUDIT_TABLES, LAKE_TABLES, TABLES
+from consumption_pipeline.storage.tables import AUDIT_TABLES, LAKE_TABLES, TABLES, alert_metadata
+
+# Every table an asset may be kept as.
+KEPT = {**TABLES, **AUDIT_TABLES, **alert_metadata.tables}
 
 # The table each asset is kept as, where its name is not the asset's key.
 KEPT_AS = {"restatements": "restatement_lines", "adhoc_summary": "adhoc_summaries"}
@@ -62,7 +65,7 @@ def described(assets: dg.AssetsDefinition, module: str, warehouse_url: str) -> d
 
     def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
         table = KEPT_AS.get(spec.key.to_user_string(), spec.key.to_user_string())
-        if table not in TABLES and table not in AUDIT_TABLES:
+        if table not in KEPT:
             return spec.replace_attributes(code_version=code_version, kinds={"pandas"})
         kept = "parquet" if table in LAKE_TABLES else dialect
         return spec.replace_attributes(
@@ -77,7 +80,7 @@ def described(assets: dg.AssetsDefinition, module: str, warehouse_url: str) -> d
 def column_schema(table: str, dialect: str) -> dg.TableSchema:
     """The columns of `table` with their types as the warehouse's dialect names them (the lake's
     as SQLite would: they are Arrow types of the same names)."""
-    definition = TABLES.get(table, AUDIT_TABLES.get(table))
+    definition = KEPT[table]
     names = sa.dialects.registry.load("postgresql" if dialect == "postgresql" else "sqlite")()
     return dg.TableSchema(columns=[
         dg.TableColumn(c.name, c.type.compile(dialect=names)) for c in definition.columns

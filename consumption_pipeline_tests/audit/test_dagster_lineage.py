@@ -32,7 +32,7 @@ def spec(key: str, definitions: dg.Definitions = defs) -> dg.AssetSpec:
 
 
 def test_every_asset_declares_a_code_version_and_kinds():
-    for asset in [*PARTITIONED, "adhoc_summary"]:
+    for asset in [*PARTITIONED, "adhoc_summary", "alerts", "alert_deliveries"]:
         assert spec(asset).code_version.startswith("0.1.0+"), asset
         assert "pandas" in spec(asset).kinds, asset
     assert spec("rated_usage").kinds == {"pandas", "parquet"}
