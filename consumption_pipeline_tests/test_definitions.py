@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import dagster as dg
 
+from consumption_pipeline.cli.run import _periods_with_usage
 from consumption_pipeline.definitions import BILLING_JOB, build_defs, defs
 from consumption_pipeline.defs.resources import SourceDirectory
 from consumption_pipeline.storage.settings import PROJECT_ROOT, Settings
@@ -61,6 +63,20 @@ def test_partitions_follow_the_configured_time_zone_and_first_period():
     periods = build_defs(settings).resolve_assets_def("entitlement_buckets").partitions_def
     assert periods.timezone == "Europe/Paris"
     assert periods.get_first_partition_key() == "2026-01-01"
+
+
+def test_the_readmes_ui_command_starts_the_partitions_at_the_samples_first_usage():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    command = re.search(r"^CONSUMPTION_FIRST_PERIOD=(\S+) DAGSTER_HOME=\S+ uv run dagster dev .*$",
+                        readme, re.MULTILINE)  # fmt: skip
+    assert command, "the README's UI command"
+    first = command.group(1)
+    assert first[:7] == _periods_with_usage(Settings())[0] == "2026-09"
+    periods = build_defs(Settings(first_period=first)).resolve_assets_def("usage_events")
+    assert periods.partitions_def.get_first_partition_key() == "2026-09-01"
+    # `dagster dev` run from the project folder finds no instance file there to warn about
+    assert not (PROJECT_ROOT / "dagster.yaml").exists()
+    assert (PROJECT_ROOT / "deploy" / "local" / "dagster.yaml").is_file()
 
 
 def test_each_step_gets_the_catalog_of_the_files_as_they_are_now(tmp_path):

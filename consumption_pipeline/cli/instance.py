@@ -41,7 +41,7 @@ def dagster_home() -> Path:
     DEFAULT_DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
     config = DEFAULT_DAGSTER_HOME / "dagster.yaml"
     if not config.exists():
-        config.write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+        config.write_text((PROJECT_ROOT / "deploy" / "local" / "dagster.yaml").read_text())
     os.environ["DAGSTER_HOME"] = str(DEFAULT_DAGSTER_HOME)
     return DEFAULT_DAGSTER_HOME
 

@@ -28,7 +28,7 @@ def instance_from(config: Path, home: Path) -> dg.DagsterInstance:
 
 
 def test_the_default_instance_needs_no_server(tmp_path: Path):
-    with instance_from(PROJECT_ROOT / "dagster.yaml", tmp_path) as instance:
+    with instance_from(PROJECT_ROOT / "deploy" / "local" / "dagster.yaml", tmp_path) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "SqliteScheduleStorage"
