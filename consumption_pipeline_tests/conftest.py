@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from consumption_pipeline.storage.settings import PROJECT_ROOT
 from consumption_pipeline_tests.postgres import postgres_database
+
+# What Python, uv and the tools keep in a checkout by themselves.
+TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache"}
+
+
+def checkout_files() -> set[Path]:
+    found = set()
+    for folder, subfolders, files in os.walk(PROJECT_ROOT):
+        subfolders[:] = [s for s in subfolders if s not in TOOL_FOLDERS]
+        found |= {Path(folder) / name for name in files + subfolders}
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_left_as_found() -> Iterator[None]:
+    """The suite writes into temporary folders only: it leaves no file or folder in the
+    checkout (a test that did fails the session at its end)."""
+    before = checkout_files()
+    yield
+    left = sorted(str(p.relative_to(PROJECT_ROOT)) for p in checkout_files() - before)
+    assert not left, f"the tests left these in the checkout: {', '.join(left)}"
 
 
 @pytest.fixture(autouse=True)
