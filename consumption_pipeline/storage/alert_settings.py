@@ -9,11 +9,10 @@ are never written to a run's configuration, a log or the warehouse.
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 
-from consumption_pipeline.storage.settings import port
+from consumption_pipeline.storage.settings import _env, port
 
 URL = r"https?://[^\s/?#]+[^\s]*"
 EMAIL = r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+"
@@ -87,13 +86,3 @@ class AlertSettings:
             raise ValueError("CONSUMPTION_SMTP_SENDER: expected the sender's address when "
                              "CONSUMPTION_SMTP_HOST is set")  # fmt: skip
         return settings
-
-
-def _env(name: str, default, parse):
-    variable = f"CONSUMPTION_{name}"
-    if variable not in os.environ:
-        return default
-    try:
-        return parse(os.environ[variable])
-    except ValueError as error:
-        raise ValueError(f"{variable}: {error}") from None
