@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from consumption_pipeline.defs import adhoc as adhoc_module
 from consumption_pipeline.defs import (
     alerts,
     buckets,
@@ -17,7 +18,6 @@ from consumption_pipeline.defs import (
     sensors,
     summaries,
 )
-from consumption_pipeline.defs import adhoc as adhoc_module
 from consumption_pipeline.defs.adhoc import adhoc_summary
 from consumption_pipeline.defs.metadata import described
 from consumption_pipeline.defs.partitions import billing_periods

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 import consumption_pipeline
 from consumption_pipeline.domain.hashing import GOLDEN, NULL_HASH, mix, text_hashes
+from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.tables import MONEY
 
 DIGEST_CHARS = 32  # 128 bits: collisions are out of reach, and the UI stays readable
@@ -41,13 +42,17 @@ def digest_bytes(*parts: bytes) -> str:
 
 
 def file_digest(path: Path) -> str:
-    return digest_bytes(Path(path).read_bytes())
+    return sources.file_digest(path)  # digest_bytes of its content, read a block at a time
 
 
 def files_digest(paths: Iterable[Path], root: Path) -> str:
     """One digest for a set of files: their paths relative to `root` and their contents."""
-    parts = [f"{Path(p).relative_to(root).as_posix()}={file_digest(p)}".encode() for p in paths]
-    return digest_bytes(*sorted(parts))
+    return named_digest({Path(p).relative_to(root).as_posix(): file_digest(p) for p in paths})
+
+
+def named_digest(digests: Mapping[str, str]) -> str:
+    """One digest for a set of files from each one's digest, by name."""
+    return digest_bytes(*sorted(f"{name}={digest}".encode() for name, digest in digests.items()))
 
 
 def mapping_digest(values: Mapping[str, object]) -> str:

@@ -10,15 +10,20 @@ from collections.abc import Generator, Iterable, Iterator
 import dagster as dg
 import pandas as pd
 
+from consumption_pipeline.audit import check_passes, fingerprints
 from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
 from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource, built_catalog
 from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError
-from consumption_pipeline.domain.ingest import Ingested, Ingestion, concat_events
+from consumption_pipeline.domain.ingest import Ingested, Ingestion, PartFacts, concat_events
 from consumption_pipeline.quality.conservation import events_reconcile
 from consumption_pipeline.quality.inputs import check_catalog, check_name
 from consumption_pipeline.quality.outcome import Outcome
 from consumption_pipeline.quality.usage import accepted_usage, quarantine_explained
+from consumption_pipeline.storage import sources
+from consumption_pipeline.storage.source_index import SourceIndex
+from consumption_pipeline.storage.sources import catalog_digest
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
 def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -53,13 +58,19 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         with warehouse.holding(context) as store:
             catalog_files = source.catalog_files()
             catalog = yield from _built(catalog_files)
-            files = _Counted(source.event_files())  # rows as read: the reconciliation's own count
+            # rows as read: the reconciliation's own count
+            files = _Counted(source.event_files(SourceIndex(store.lake)))
             # The catalog's suites run beside the first passes over the events (file reads and
             # hashing let go of the interpreter); their outcomes are reported with the others.
             run, catalog_checks = alongside(
-                lambda: check_catalog(catalog_files),
+                lambda: _catalog_checks(store, context.run.run_id, catalog_files),
                 lambda: Ingestion(files, catalog, period, source.billing_timezone),
             )
+            event_files = {"event_files": fingerprints.named_digest(files.digests())}
+            # What the accepted events are made of: their suite's outcome is remembered by it.
+            made_of = {**event_files, "catalog": catalog_digest(catalog_files),
+                       "billing_timezone": source.billing_timezone,
+                       "suite": "accepted_usage", "period": context.partition_key}  # fmt: skip
             accepted: list[pd.DataFrame] = []
             # Accepted events go to the lake batch by batch as they are placed (and are kept for the
             # checks); then the SQL tables, in one transaction.
@@ -71,12 +82,16 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
 
             def write_and_check() -> list[Outcome]:
                 store.replace_period(context.partition_key, sql)
-                return [*catalog_checks, accepted_usage(result.usage_events, catalog, period),
+                usage_checks = check_passes.checked(
+                    store.engine, made_of, context.run.run_id,
+                    lambda: [accepted_usage(result.usage_events, catalog, period)],
+                )  # fmt: skip
+                return [*catalog_checks, *usage_checks,
                         events_reconcile(files.rows, result.usage_events, result.quarantined_events,
                                          result.reconciliation)]  # fmt: skip
 
             outcomes, digests = alongside(lambda: output_digests(written), write_and_check)
-            version = record_lineage(context, source, store, written, outputs=digests)
+            version = record_lineage(context, source, store, written, event_files, digests)
         reasons = result.quarantined_events["reason"].value_counts().to_dict()
         yield dg.MaterializeResult(asset_key="usage_events", data_version=version, metadata=table_metadata(
             result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()},
@@ -91,6 +106,12 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     return ingest_events
 
 
+def _catalog_checks(store: Warehouse, run_id: str, files: dict[str, pd.DataFrame]) -> list[Outcome]:
+    """The catalog's outcomes, remembered if these files passed before."""
+    suite = {"suite": "catalog", "catalog": catalog_digest(files)}
+    return check_passes.checked(store.engine, suite, run_id, lambda: check_catalog(files))
+
+
 def _kept(batches: Iterable[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for batch in batches:
         kept.append(batch)
@@ -98,17 +119,24 @@ def _kept(batches: Iterable[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator
 
 
 class _Counted:
-    """The event files, counting the rows of the last complete reading (the ingest reads them
-    once per pass)."""
+    """The event files, counting the rows of their last reading: those of the batches read,
+    and those the facts give for the batches left unread."""
 
-    def __init__(self, files: Iterable[pd.DataFrame]):
+    def __init__(self, files: sources.EventFiles):
         self._files, self.rows = files, 0
 
-    def __iter__(self) -> Iterator[pd.DataFrame]:
-        rows = 0
-        for frame in self._files:
+    def facts(self) -> list[PartFacts]:
+        return self._files.facts()
+
+    def digests(self) -> dict[str, str]:
+        return self._files.digests()
+
+    def parts(self, numbers: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
+        wanted = set(numbers)
+        rows = sum(f.rows for n, f in enumerate(self.facts()) if n not in wanted)
+        for number, frame in self._files.parts(numbers):
             rows += len(frame)
-            yield frame
+            yield number, frame
         self.rows = rows
 
 

@@ -87,8 +87,9 @@ def record_lineage(
     store = warehouse.open() if isinstance(warehouse, WarehouseResource) else warehouse
     step, period = context.assets_def.node_def.name, context.partition_key
     outputs = output_digests(written) if outputs is None else outputs
-    inputs = {**_source_inputs(source, step), **_upstream_inputs(store, step, period),
-              **(extra_inputs or {})}  # fmt: skip
+    extra_inputs = extra_inputs or {}
+    inputs = {**_source_inputs(source, step, extra_inputs), **_upstream_inputs(store, step, period),
+              **extra_inputs}  # fmt: skip
     inputs["events"] = outputs.get("usage_events") or (
         runs.output_digest(store.engine, period, "ingest", "usage_events")
         if step in READS_EVENTS
@@ -122,13 +123,13 @@ def record_lineage(
     return dg.DataVersion(fingerprint)
 
 
-def _source_inputs(source: SourceDirectory, step: str) -> dict[str, str]:
+def _source_inputs(source: SourceDirectory, step: str, known: dict[str, str]) -> dict[str, str]:
     root = Path(source.path)
     inputs = {"settings/billing_timezone": source.billing_timezone}
     for name in sorted(REQUIRED):
         path = root / name
         inputs[f"catalog/{name}"] = fingerprints.file_digest(path) if path.exists() else "absent"
-    if step == "ingest":
+    if step == "ingest" and "event_files" not in known:  # the ingest digests them as it reads
         inputs["event_files"] = fingerprints.files_digest(sources.event_files(root), root)
     return inputs
 

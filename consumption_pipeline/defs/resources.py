@@ -12,6 +12,7 @@ import pandas as pd
 from consumption_pipeline.domain.catalog import Catalog, build_catalog
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
+from consumption_pipeline.storage.source_index import SourceIndex
 from consumption_pipeline.storage.warehouse import Warehouse
 
 
@@ -31,9 +32,9 @@ class SourceDirectory(dg.ConfigurableResource):
     def catalog(self) -> Catalog:
         return built_catalog(self.catalog_files())
 
-    def event_files(self) -> sources.EventFiles:
-        """The event files, read batch by batch each time they are iterated."""
-        return sources.EventFiles(Path(self.path))
+    def event_files(self, index: SourceIndex | None = None) -> sources.EventFiles:
+        """The event files, read batch by batch; their facts kept in `index`, if given."""
+        return sources.EventFiles(Path(self.path), index=index)
 
     def today(self) -> pd.Timestamp:
         if self.as_of:

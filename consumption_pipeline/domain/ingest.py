@@ -10,10 +10,14 @@ exact copies count once, whether or not the event is billable (the kept copy is 
 quarantined), and an id whose copies differ in anything is a conflict, so no copy is billed.
 A conflicting copy that is unbillable on its own keeps its own reason; the others get `conflict`.
 
-The files are read in batches, one held at a time, up to three times: the event ids first (their
-64-bit hashes find the few ids that may repeat), then the rows of those ids (to tell exact copies
-from conflicts), then every row, to place it. So memory follows the batch and the repeated ids,
-not the period, and the accepted events come out in file and row order.
+The files are read in batches, one held at a time, up to three times: first what the ingest must
+know of every batch (`PartFacts`: its event ids as 64-bit hashes, which find the few ids that may
+repeat, and the span of its dates), then the batches holding those ids (to tell exact copies from
+conflicts), then the batches that can hold events of the period, to place their rows. A source
+may keep the facts of its files (storage/source_index.py), so that a period reads the rows of
+its own dates only, and copies and conflicts are still found across every file. Memory follows
+the batch and the repeated ids, not the period, and the accepted events come out in file and row
+order.
 """
 
 from __future__ import annotations
@@ -85,6 +89,53 @@ class IngestError(RuntimeError):
     """The event files changed between the passes of one ingest."""
 
 
+@dataclass(frozen=True)
+class PartFacts:
+    """What the ingest knows of one batch before it reads it whole: its rows, its event ids as
+    hashes (NULL_HASH for a malformed row) and the span of its dated rows; an undated row
+    (malformed, or a timestamp that cannot be read) belongs to every period."""
+
+    rows: int
+    id_hashes: np.ndarray
+    first_us: int  # earliest and latest instant of a dated row, µs since the epoch (UTC)
+    last_us: int
+    undated: int
+
+    def may_hold(self, period: np.datetime64, timezone: str) -> bool:
+        """Whether a row of this batch can belong to `period` (a month) in `timezone`."""
+        if self.undated:
+            return True
+        if self.rows == 0 or self.first_us > self.last_us:
+            return False
+        span = np.array([self.first_us, self.last_us])
+        first, last = _local_days(span, timezone).astype("datetime64[D]").astype("datetime64[M]")
+        return bool(first <= period <= last) or _dates_go_back(span, timezone)
+
+
+def part_facts(raw: pd.DataFrame) -> PartFacts:
+    """The facts of one batch as read (the columns event_id, occurred_at and malformed)."""
+    instants = _instants(raw["occurred_at"].reset_index(drop=True))
+    undated = np.isnat(instants) | raw["malformed"].notna().to_numpy()
+    dated = instants[~undated].view("int64")
+    first, last = (int(dated.min()), int(dated.max())) if len(dated) else (1, 0)
+    return PartFacts(len(raw), _id_hashes(raw), first, last, int(undated.sum()))
+
+
+def _dates_go_back(span: np.ndarray, timezone: str) -> bool:
+    """Whether the local date may step back between the two instants: a clock set back across
+    midnight (the date of its rows is then not bounded by the dates of the first and the last).
+    Offsets are sampled hourly; a step back within an hour of midnight counts."""
+    if timezone == "UTC":
+        return False
+    hours = np.arange(span[0] - 3_600_000_000, span[1] + 7_200_000_000, 3_600_000_000)
+    local = _local_micros(hours, timezone)
+    offset = local - hours
+    back = np.flatnonzero(np.diff(offset) < 0)
+    before = (local[back] + 3_600_000_000) // _DAY_US  # latest the clock read before the step
+    after = (local[back + 1] - 3_600_000_000) // _DAY_US  # earliest it read after
+    return bool((after < before).any())
+
+
 class Ingestion:
     """One period's ingest. Iterating it yields the accepted events batch by batch (ids as
     categoricals over the catalog); once exhausted, `quarantined_events` and `reconciliation`
@@ -97,15 +148,21 @@ class Ingestion:
         self._catalog = CatalogIds(catalog)
         self._period = np.datetime64(pd.Timestamp(period).to_period("M").to_timestamp(), "M")
         self._timezone = timezone
-        hashes = self._id_hashes()
-        self._rows = [len(h) for h in hashes]  # per batch: later passes must read the same
-        self._fates = self._copies_and_conflicts(hashes)
+        facts = self._facts()
+        self._rows = [f.rows for f in facts]  # per batch: later passes must read the same
+        self._fates = self._copies_and_conflicts([f.id_hashes for f in facts])
+        self._mine = [n for n, f in enumerate(facts) if f.may_hold(self._period, timezone)]
         self.quarantined_events = _quarantined(pd.DataFrame())
         self.reconciliation = dict.fromkeys(COUNTS, 0)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        counts, held = dict.fromkeys(COUNTS, 0), []
-        for placed in map(self._place, self._same_batches()):
+        # A batch that cannot hold the period is not read: its rows are other periods' events.
+        unread = sum(self._rows) - sum(self._rows[n] for n in self._mine)
+        counts, held = (
+            {**dict.fromkeys(COUNTS, 0), "events_read": unread, "other_periods": unread},
+            [],
+        )
+        for placed in map(self._place, self._same_batches(self._mine)):
             counts = {name: counts[name] + placed.counts[name] for name in COUNTS}
             if len(placed.quarantined):
                 held.append(placed.quarantined)
@@ -129,32 +186,46 @@ class Ingestion:
         return _Placed(events.accepted(accepted, self._catalog),
                        events.quarantined(quarantined), counts)  # fmt: skip
 
-    def _id_hashes(self) -> list[np.ndarray]:
-        """Pass 1: each batch's event ids, hashed. Files that can be read in part
-        (`only(columns)`, as sources.EventFiles) are read for their event ids alone."""
-        ids = self._files.only(["event_id"]) if hasattr(self._files, "only") else self._files
-        return [_id_hashes(raw) for raw in ids]
+    def _facts(self) -> list[PartFacts]:
+        """Pass 1: the facts of each batch. A source that knows them (`facts()`, as
+        sources.EventFiles) gives them without reading every batch whole."""
+        if hasattr(self._files, "facts"):
+            return self._files.facts()
+        return [part_facts(raw) for raw in self._files]
 
     def _copies_and_conflicts(self, hashes: list[np.ndarray]) -> _Fates:
         """Pass 2: the rows whose id may repeat, compared on their payloads."""
         repeated = repeated_hashes(hashes)
         if not len(repeated):
             return _Fates({})
-        rows, among = [], Among(repeated)
-        for number, raw in self._same_batches():
-            chosen = among.rows(hashes[number])
-            if len(chosen):
-                events = _parse(raw.iloc[chosen], self._timezone, self._catalog)
-                rows.append(events.payloads().assign(batch=number, row=chosen))
-        return _Fates.resolve(pd.concat(rows, ignore_index=True))
+        among = Among(repeated)
+        chosen = {n: rows for n, h in enumerate(hashes) if len(rows := among.rows(h))}
+        payloads = []
+        for number, raw in self._same_batches(list(chosen)):
+            events = _parse(raw.iloc[chosen[number]], self._timezone, self._catalog)
+            payloads.append(events.payloads().assign(batch=number, row=chosen[number]))
+        return _Fates.resolve(pd.concat(payloads, ignore_index=True))
 
-    def _same_batches(self) -> Iterator[tuple[int, pd.DataFrame]]:
-        """The batches again, numbered; a file that changed since pass 1 stops the ingest."""
-        number = -1
-        for number, raw in enumerate(self._files):
-            if number >= len(self._rows) or len(raw) != self._rows[number]:
+    def _same_batches(self, numbers: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The chosen batches again (sorted numbers), in order; a file that changed since pass 1
+        stops the ingest. A source that reads batches apart (`parts(numbers)`) reads no other."""
+        if hasattr(self._files, "parts"):
+            batches = self._files.parts(numbers)
+        else:
+            batches = self._counted(enumerate(self._files), set(numbers))
+        for number, raw in batches:
+            if len(raw) != self._rows[number]:
                 raise IngestError("the event files changed while they were read: ingest again")
             yield number, raw
+
+    def _counted(self, batches, wanted: set[int]) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The wanted batches of a source read whole; it must still hold as many batches."""
+        number = -1
+        for number, raw in batches:
+            if number >= len(self._rows):
+                break
+            if number in wanted:
+                yield number, raw
         if number + 1 != len(self._rows):
             raise IngestError("the event files changed while they were read: ingest again")
 
@@ -430,10 +501,15 @@ def _not_instants(text: pd.Series, instants: np.ndarray) -> np.ndarray:
 
 def _local_days(micros: np.ndarray, timezone: str) -> np.ndarray:
     """The date in `timezone` of each instant, as days since the epoch."""
-    if timezone != "UTC":
-        local = pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
-        micros = local.tz_convert(timezone).tz_localize(None).asi8
-    return np.floor_divide(micros, _DAY_US)
+    return np.floor_divide(_local_micros(micros, timezone), _DAY_US)
+
+
+def _local_micros(micros: np.ndarray, timezone: str) -> np.ndarray:
+    """Each instant as the wall clock of `timezone` reads it, µs since the epoch."""
+    if timezone == "UTC":
+        return micros
+    local = pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
+    return local.tz_convert(timezone).tz_localize(None).asi8
 
 
 def _blank(values: pd.Series, rows: np.ndarray) -> np.ndarray:

@@ -157,6 +157,11 @@ class Lake:
         scheme = self.root.split("://", 1)[0] if "://" in self.root else "file"
         return f"{scheme}://{urllib.parse.quote(path, safe='/=')}"
 
+    def aside(self, folder: str) -> tuple[pafs.FileSystem, str]:
+        """The file system and a folder beside the tables (no table has its name), for what the
+        lake keeps of its sources."""
+        return self._fs, f"{self._base}/_{folder}"
+
     def _path(self, name: str, day: date) -> str:
         return f"{self._base}/{name}/period={day.isoformat()}/{_FILE}"
 

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from consumption_pipeline.domain.catalog import OPTIONAL_FILES, REQUIRED
+from consumption_pipeline.domain.ingest import IngestError, PartFacts, part_facts
 
 EVENT_COLUMNS = [
     "event_id",
@@ -65,12 +67,13 @@ def read_catalog_file(path: Path) -> pd.DataFrame:
 
 
 def catalog_digest(files: dict[str, pd.DataFrame], *extra: bytes) -> str:
-    """A digest of catalog files as read (names, columns and every cell, in order)."""
+    """A digest of catalog files as read (names, columns and every cell, in order; a missing
+    cell is told from any text)."""
     digest = hashlib.sha256(b"".join(extra))
     for name in sorted(files):
         frame = files[name]
-        digest.update(f"{name}|{list(frame.columns)}|{len(frame)}".encode())
-        digest.update(pd.util.hash_pandas_object(frame.astype("str"), index=True).to_numpy())
+        cells = [[None if pd.isna(v) else str(v) for v in frame[c].tolist()] for c in frame]
+        digest.update(json.dumps([name, list(frame.columns), cells]).encode())
     return digest.hexdigest()
 
 
@@ -163,25 +166,102 @@ def event_files(source: Path) -> list[Path]:
 
 
 class EventFiles:
-    """A source's event files, read again, batch by batch, each time they are iterated: the
-    ingest reads them more than once and holds one batch at a time."""
+    """A source's event files, read batch by batch, one held at a time: the ingest reads them
+    more than once. The facts of each file's batches (domain/ingest.PartFacts) come from the
+    `index` (storage/source_index.py) when given, else from reading the file; `parts` then
+    reads the chosen batches alone."""
 
-    def __init__(self, source: Path, columns: list[str] | None = None):
-        self.root, self.columns = Path(source), columns or EVENT_COLUMNS
+    def __init__(self, source: Path, columns: list[str] | None = None, index=None):
+        self.root, self.columns, self.index = Path(source), columns or EVENT_COLUMNS, index
         self.paths = event_files(self.root)
+        self._entries: list[FileEntry] | None = None
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        batches = (b for p in self.paths for b in read_event_batches(p, self.root, self.columns))
-        # The next batch is read while this one is worked on (Arrow decodes without the GIL).
-        with ThreadPoolExecutor(1) as reader:
-            upcoming = reader.submit(next, batches, None)
-            while (batch := upcoming.result()) is not None:
-                upcoming = reader.submit(next, batches, None)
-                yield batch
+        return _read_ahead(
+            b for p in self.paths for b in read_event_batches(p, self.root, self.columns)
+        )
 
-    def only(self, columns: list[str]) -> EventFiles:
-        """The same files and batches with only these event columns (Parquet reads no others)."""
-        return EventFiles(self.root, columns)
+    def entries(self) -> list[FileEntry]:
+        """Each file's digest and the facts of its batches (read once per instance)."""
+        if self._entries is None:
+            entry = self.index.entry if self.index is not None else file_entry
+            self._entries = [entry(p, self.root) for p in self.paths]
+        return self._entries
+
+    def facts(self) -> list[PartFacts]:
+        """The facts of every batch, in file and batch order (the numbers `parts` takes)."""
+        return [f for entry in self.entries() for f in entry.facts]
+
+    def digests(self) -> dict[str, str]:
+        """Each file's content digest (file_digest), by its path under the source."""
+        return {
+            _name(p, self.root): e.digest for p, e in zip(self.paths, self.entries(), strict=True)
+        }
+
+    def parts(self, numbers: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The batches of these numbers (sorted), in order; no other batch is read whole."""
+        first, wanted = 0, set(numbers)
+        reads = []
+        for path, entry in zip(self.paths, self.entries(), strict=True):
+            mine = {n - first for n in wanted if first <= n < first + len(entry.facts)}
+            if mine:
+                reads.append((first, sorted(mine), path))
+            first += len(entry.facts)
+
+        def chosen() -> Iterator[tuple[int, pd.DataFrame]]:
+            for start, batches, path in reads:
+                read = list(read_event_batches(path, self.root, self.columns, set(batches)))
+                if len(read) != len(batches):
+                    raise IngestError(f"{path}: the file changed while it was read: ingest again")
+                yield from ((start + b, frame) for b, frame in zip(batches, read, strict=True))
+
+        return _read_ahead(chosen())
+
+
+def _read_ahead(batches: Iterator) -> Iterator:
+    """The next batch is read while this one is worked on (Arrow decodes without the GIL)."""
+    with ThreadPoolExecutor(1) as reader:
+        upcoming = reader.submit(next, batches, None)
+        while (batch := upcoming.result()) is not None:
+            upcoming = reader.submit(next, batches, None)
+            yield batch
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """What the ingest knows of one event file before it reads its batches whole."""
+
+    size: int
+    mtime_ns: int
+    digest: str  # file_digest of its content
+    facts: list[PartFacts]
+
+
+def file_entry(path: Path, root: Path) -> FileEntry:
+    """Read `path` for its digest and the facts of its batches; a file that changes meanwhile
+    stops the ingest."""
+    before = os.stat(path)
+    digest = file_digest(path)
+    columns = ["event_id", "occurred_at"]
+    facts = [part_facts(batch) for batch in read_event_batches(path, root, columns)]
+    after = os.stat(path)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise IngestError(f"{path}: the file changed while it was read: ingest again")
+    return FileEntry(after.st_size, after.st_mtime_ns, digest, facts)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the content's length (8 bytes, big-endian) and the content, 32 hex digits:
+    the lineage's digest of a file, read a block at a time."""
+    sha = hashlib.sha256(os.stat(path).st_size.to_bytes(8, "big"))
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            sha.update(block)
+    return sha.hexdigest()[:32]
+
+
+def _name(path: Path, root: Path) -> str:
+    return Path(path).relative_to(root).as_posix()
 
 
 def read_events(path: Path, relative_to: Path | None = None) -> pd.DataFrame:
@@ -195,14 +275,20 @@ def read_events(path: Path, relative_to: Path | None = None) -> pd.DataFrame:
 
 
 def read_event_batches(
-    path: Path, relative_to: Path | None = None, columns: list[str] = EVENT_COLUMNS
+    path: Path,
+    relative_to: Path | None = None,
+    columns: list[str] = EVENT_COLUMNS,
+    batches: set[int] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """An event file as frames of at most BATCH_ROWS rows (Parquet) or one frame (CSV, JSONL),
     each as `read_events` describes but with only `columns` of the event columns; row numbers
-    are the file's lines (CSV: the line a row starts on; JSONL: the line) or rows (Parquet)."""
+    are the file's lines (CSV: the line a row starts on; JSONL: the line) or rows (Parquet).
+    Only the `batches` of these numbers, if given."""
     name = str(path.relative_to(relative_to)) if relative_to else path.name
     if path.suffix == ".parquet":
-        frames = _events_parquet(path, columns)
+        frames = _events_parquet(path, columns, batches)
+    elif batches is not None and 0 not in batches:
+        return
     else:
         frames = {".csv": _events_csv, ".jsonl": _events_jsonl}[path.suffix](path)
     for frame in frames:
@@ -466,7 +552,9 @@ def _json_text(value) -> str:
 # --- Parquet -----------------------------------------------------------------------------------
 
 
-def _events_parquet(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
+def _events_parquet(
+    path: Path, columns: list[str], wanted: set[int] | None
+) -> Iterator[pd.DataFrame]:
     try:
         schema = pq.read_schema(path)
         if (repeated := _repeated(schema.names)) is not None:
@@ -475,26 +563,44 @@ def _events_parquet(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
         # Ids repeat across millions of events: read them dictionary-encoded (categoricals).
         text = [c for c in DICTIONARY_COLUMNS if c in present and _is_text(schema.field(c).type)]
         file = pq.ParquetFile(path, read_dictionary=text)
-        # Batches within each row group: the same rows whichever columns are read.
-        batches = (
-            batch
-            for group in range(file.num_row_groups)
-            for batch in file.iter_batches(BATCH_ROWS, row_groups=[group], columns=present)
-        ) if file.metadata.num_rows else None  # fmt: skip
-        first = 1
-        for batch in batches or [file.schema_arrow.empty_table().select(present)]:
-            table = pa.Table.from_batches([batch]) if batches else batch
-            for name in present:
-                index = table.column_names.index(name)
-                table = table.set_column(index, name, _event_column(path, name, table[name]))
-            _check_utf8(path, table, first)
-            frame = _nan_as_text(table, "quantity").to_pandas()
-            frame["row_number"] = np.arange(first, first + len(frame))
-            frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
-            first += len(frame)
-            yield frame
+        if not file.metadata.num_rows:
+            if wanted is None or 0 in wanted:
+                yield _parquet_frame(path, file.schema_arrow.empty_table().select(present), 1)
+            return
+        for first, batch in _parquet_batches(file, present, wanted):
+            yield _parquet_frame(path, pa.Table.from_batches([batch]), first)
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{path}: cannot be read as Parquet: {error}") from None
+
+
+def _parquet_batches(
+    file: pq.ParquetFile, columns: list[str], wanted: set[int] | None
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The (wanted) batches with the row number of their first row. Batches lie within a row
+    group, BATCH_ROWS rows each but the group's last: the same rows whichever columns are read,
+    and a group without a wanted batch is not read."""
+    number, first = 0, 1
+    for group in range(file.num_row_groups):
+        rows = file.metadata.row_group(group).num_rows
+        count = -(-rows // BATCH_ROWS)
+        if wanted is None or wanted.intersection(range(number, number + count)):
+            for batch in file.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
+                if wanted is None or number in wanted:
+                    yield first, batch
+                number, first = number + 1, first + batch.num_rows
+        else:
+            number, first = number + count, first + rows
+
+
+def _parquet_frame(path: Path, table: pa.Table, first: int) -> pd.DataFrame:
+    for name in table.column_names:
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, _event_column(path, name, table[name]))
+    _check_utf8(path, table, first)
+    frame = _nan_as_text(table, "quantity").to_pandas()
+    frame["row_number"] = np.arange(first, first + len(frame))
+    frame["malformed"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    return frame
 
 
 def _is_text(kind: pa.DataType) -> bool:

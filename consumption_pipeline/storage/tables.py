@@ -244,12 +244,21 @@ restatement_events = _audit_table(
     ("row_number", INT),
 )  # fmt: skip
 
+# Input suites that passed, by a digest of what they read and of the code that checked it
+# (audit/check_passes.py): the same inputs are not validated twice.
+check_passes = _audit_table(
+    "check_passes",
+    ("pass_key", TEXT), ("check_name", TEXT), ("position", INT), ("summary", TEXT),
+    ("facts", TEXT), ("run_id", TEXT), ("recorded_at", INSTANT),
+)  # fmt: skip
+
 AUDIT_TABLES: dict[str, sa.Table] = dict(audit_metadata.tables)
 KEYS.update({
     "stage_runs": ("period", "step", "table_name"),
     "adhoc_requests": ("request_id",),
     "adhoc_bucket_balances": ("request_id", "granule_start", "bucket_id"),
     "billed_basis": ("period",),
+    "check_passes": ("pass_key", "check_name"),
     "restatement_lines": ("restatement_id", "account_id", "asset_id?", "usage_resource_id"),
 })  # fmt: skip
 

@@ -85,14 +85,18 @@ def test_an_asset_page_names_the_buckets_of_other_grants_that_covered_its_usage(
         assert row.index(f'<td class="num consumed">{consumed} credits</td>') < row.index("</tr>")
     cover = page[page.index('<li data-cover="A2:PACK_CREDITS:2026-10-10">') :]
     assert cover.startswith('<li data-cover="A2:PACK_CREDITS:2026-10-10">500 credits from ')
-    assert "(asset <a href=\"/assets/A2?period=2026-10\">A2</a>)</li>" in cover
+    assert '(asset <a href="/assets/A2?period=2026-10">A2</a>)</li>' in cover
     _, page = get(base_url + "/assets/A1?period=2026-09")
     assert 'id="covers"' not in page  # September: A1's own buckets covered all of it
 
 
 def test_checks_are_labelled_by_outcome_and_kind(base_url: str):
     _, page = get(base_url + "/accounts/ACME?period=2026-10")
-    table = page[page.index('<table id="checks">') : page.index("</table>", page.index('<table id="checks">'))]
+    table = page[
+        page.index('<table id="checks">') : page.index(
+            "</table>", page.index('<table id="checks">')
+        )
+    ]
     assert ('<td>liable_summaries</td><td>liable_equals_ratable</td><td><span class="badge passed">'
             'passed</span></td><td>blocking</td>') in table  # fmt: skip
     # October's usage moved by more than the factor for some accounts: a failed warning

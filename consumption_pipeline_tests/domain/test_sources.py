@@ -138,9 +138,12 @@ def test_a_parquet_file_is_read_in_batches_numbered_from_the_files_start(tmp_pat
     }).to_parquet(tmp_path / "usage" / "p.parquet")  # fmt: skip
     files = sources.EventFiles(tmp_path)
     assert [b["row_number"].tolist() for b in files] == [[1, 2], [3, 4], [5]]
-    ids = files.only(["event_id"])
-    assert [list(b.columns) for b in ids] == [
-        ["event_id", "source_file", "row_number", "malformed"]] * 3  # fmt: skip
+    # Batches read apart keep their numbers and the rows they were numbered with.
+    assert [(n, b["row_number"].tolist()) for n, b in files.parts([0, 2])] == [
+        (0, [1, 2]),
+        (2, [5]),
+    ]
+    assert [f.rows for f in files.facts()] == [2, 2, 1]
     result = ingest(files, acme_catalog(), OCTOBER, "UTC")
     assert result.usage_events["event_id"].tolist() == ["P1", "P2", "P3"]
     assert result.usage_events["row_number"].tolist() == [1, 2, 3]
