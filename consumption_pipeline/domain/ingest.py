@@ -144,7 +144,8 @@ class Ingestion:
     def __init__(
         self, files: Iterable[pd.DataFrame], catalog: Catalog, period: pd.Timestamp, timezone: str
     ):
-        self._files = list(files) if iter(files) is files else files
+        one_shot = not hasattr(files, "facts") and iter(files) is files
+        self._files = list(files) if one_shot else files
         self._catalog = CatalogIds(catalog)
         self._period = np.datetime64(pd.Timestamp(period).to_period("M").to_timestamp(), "M")
         self._timezone = timezone
