@@ -44,7 +44,9 @@ def build_defs(settings: Settings) -> dg.Definitions:
     forecasts, restated = built(forecast), built(restatements)
     adhoc = described(adhoc_summary, adhoc_module.__name__, settings.warehouse_url)
     AlertSettings.from_env()  # a bad alert channel setting stops here, naming the variable
-    alerting = [described(a, alerts.__name__, settings.warehouse_url) for a in alerts.build(periods)]
+    alerting = [
+        described(a, alerts.__name__, settings.warehouse_url) for a in alerts.build(periods)
+    ]
     billing_job = dg.define_asset_job(BILLING_JOB, selection=dg.AssetSelection.groups("lifecycle")
                                       | dg.AssetSelection.assets(forecasts, restated, *alerting),
                                       description="All five stages of one billing period, in order, its forecasts, restatements and alerts.")  # fmt: skip

@@ -53,9 +53,9 @@ class Recorded(sources.EventFiles):
         super().__init__(root, index=index)
         self.reads: list[list[int]] = []
 
-    def parts(self, numbers):
-        self.reads.append(list(numbers))
-        return super().parts(numbers)
+    def parts(self, numbers, columns=None):
+        self.reads.append((list(numbers), columns))
+        return super().parts(numbers, columns)
 
 
 def ingested(files, period=OCTOBER, timezone="UTC"):
@@ -67,10 +67,11 @@ def ingested(files, period=OCTOBER, timezone="UTC"):
 def test_october_reads_whole_only_its_own_file_and_the_undated_one(source, tmp_path):
     files = Recorded(source, SourceIndex(Lake(str(tmp_path / "lake"))))
     events, quarantined, counts = ingested(files)
-    # Files in order: 2026-09.csv (0), 2026-10.csv (1), 2026-11.csv (2), late.jsonl (3). Pass 2
-    # reads the two files holding C1 (its copies differ: a conflict), pass 3 October's file and
-    # the file with the undated line; November's file is never read whole.
-    assert files.reads == [[0, 1], [1, 3]]
+    # Files in order: 2026-09.csv (0), 2026-10.csv (1), 2026-11.csv (2), late.jsonl (3). C1 is
+    # in September's file and October's: pass 2 reads October's rows of C1 and September's ids
+    # alone (its copy there is dated in September: it differs, a conflict); pass 3 October's
+    # file and the file whose only line has no date. November's file is never read.
+    assert files.reads == [([1], None), ([0], ["event_id"]), ([1, 3], None)]
     assert events["event_id"].tolist() == ["O1", "O2"]
     assert dict(zip(quarantined["source_file"], quarantined["reason"], strict=True)) == {
         "usage/2026-10.csv": "conflict", "usage/late.jsonl": "malformed_row"}  # fmt: skip
@@ -164,8 +165,12 @@ def test_a_batch_may_hold_a_period_by_the_dates_of_the_billing_time_zone():
     assert not late_september.may_hold(october, "UTC")
     assert late_september.may_hold(october, "Europe/Berlin")
     assert late_september.may_hold(np.datetime64("2026-09", "M"), "Europe/Berlin")
-    # A batch with an undated row is read by every period; an empty one by none.
-    assert facts("2026-03-01T00:00Z", "2026-03-02T00:00Z", undated=1).may_hold(october, "UTC")
+    # Undated rows go with their batch's dates; a batch with no dated row is read by every
+    # period, an empty one by none.
+    march = facts("2026-03-01T00:00Z", "2026-03-02T00:00Z", undated=1)
+    assert march.may_hold(np.datetime64("2026-03", "M"), "UTC")
+    assert not march.may_hold(october, "UTC")
+    assert PartFacts(2, np.zeros(2, np.uint64), 1, 0, 2).may_hold(october, "UTC")
     assert not PartFacts(0, np.zeros(0, np.uint64), 1, 0, 0).may_hold(october, "UTC")
 
 

@@ -310,7 +310,9 @@ def covered_by_others(
     if scope.asset is None:
         return []
     where = {"account_id": scope.account.account_id, "period": period}
-    own = {s["summary_id"] for s in store.rows("usage_summaries", {**scope.where, "period": period})}
+    own = {
+        s["summary_id"] for s in store.rows("usage_summaries", {**scope.where, "period": period})
+    }
     buckets = {b["bucket_id"]: b for b in store.rows("entitlement_buckets", where)}
     drawn: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for entry in store.rows("entitlement_ledger", {**where, "entry_type": "debit"}):

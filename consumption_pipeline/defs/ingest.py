@@ -131,10 +131,12 @@ class _Counted:
     def digests(self) -> dict[str, str]:
         return self._files.digests()
 
-    def parts(self, numbers: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
+    def parts(
+        self, numbers: list[int], columns: list[str] | None = None
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
         wanted = set(numbers)
         rows = sum(f.rows for n, f in enumerate(self.facts()) if n not in wanted)
-        for number, frame in self._files.parts(numbers):
+        for number, frame in self._files.parts(numbers, columns):
             rows += len(frame)
             yield number, frame
         self.rows = rows

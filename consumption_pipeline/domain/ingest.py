@@ -102,11 +102,11 @@ class PartFacts:
     undated: int
 
     def may_hold(self, period: np.datetime64, timezone: str) -> bool:
-        """Whether a row of this batch can belong to `period` (a month) in `timezone`."""
-        if self.undated:
-            return True
-        if self.rows == 0 or self.first_us > self.last_us:
-            return False
+        """Whether this batch is read by `period` (a month) in `timezone`: a row of it can be
+        the period's. Its undated rows go with the periods of its dates, or with every period
+        when it has no dated row."""
+        if self.first_us > self.last_us:  # no dated row
+            return self.undated > 0
         span = np.array([self.first_us, self.last_us])
         first, last = _local_days(span, timezone).astype("datetime64[D]").astype("datetime64[M]")
         return bool(first <= period <= last) or _dates_go_back(span, timezone)
@@ -151,8 +151,8 @@ class Ingestion:
         self._timezone = timezone
         facts = self._facts()
         self._rows = [f.rows for f in facts]  # per batch: later passes must read the same
-        self._fates = self._copies_and_conflicts([f.id_hashes for f in facts])
         self._mine = [n for n, f in enumerate(facts) if f.may_hold(self._period, timezone)]
+        self._fates = self._copies_and_conflicts(facts)
         self.quarantined_events = _quarantined(pd.DataFrame())
         self.reconciliation = dict.fromkeys(COUNTS, 0)
 
@@ -194,24 +194,41 @@ class Ingestion:
             return self._files.facts()
         return [part_facts(raw) for raw in self._files]
 
-    def _copies_and_conflicts(self, hashes: list[np.ndarray]) -> _Fates:
-        """Pass 2: the rows whose id may repeat, compared on their payloads."""
+    def _copies_and_conflicts(self, facts: list[PartFacts]) -> _Fates:
+        """Pass 2: the rows whose id may repeat, compared on their payloads. A copy in a batch
+        this period does not read is dated outside it, so it differs from any copy the period
+        places: of such a batch only the ids are read, and the period's copies of its ids are
+        conflicts. A batch with an undated row is read whole (its copy may equal one here)."""
+        hashes = [f.id_hashes for f in facts]
         repeated = repeated_hashes(hashes)
         if not len(repeated):
             return _Fates({})
         among = Among(repeated)
         chosen = {n: rows for n, h in enumerate(hashes) if len(rows := among.rows(h))}
+        mine = set(self._mine)
+        near = [n for n in chosen if n in mine or facts[n].undated]
         payloads = []
-        for number, raw in self._same_batches(list(chosen)):
+        for number, raw in self._same_batches(near):
             events = _parse(raw.iloc[chosen[number]], self._timezone, self._catalog)
             payloads.append(events.payloads().assign(batch=number, row=chosen[number]))
-        return _Fates.resolve(pd.concat(payloads, ignore_index=True))
+        far = [n for n in chosen if n not in near]
+        elsewhere = [_stripped(raw["event_id"].iloc[chosen[n]])
+                     for n, raw in self._same_batches(far, ["event_id"])]  # fmt: skip
+        if not payloads:
+            return _Fates({})
+        return _Fates.resolve(pd.concat(payloads, ignore_index=True),
+                              pa.chunked_array(elsewhere, pa.large_string()))  # fmt: skip
 
-    def _same_batches(self, numbers: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
-        """The chosen batches again (sorted numbers), in order; a file that changed since pass 1
-        stops the ingest. A source that reads batches apart (`parts(numbers)`) reads no other."""
+    def _same_batches(
+        self, numbers: list[int], columns: list[str] | None = None
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The chosen batches again (sorted numbers), in order, with these event columns at
+        least; a file that changed since pass 1 stops the ingest. A source that reads batches
+        apart (`parts(numbers, columns)`) reads no other."""
+        if not numbers:
+            return
         if hasattr(self._files, "parts"):
-            batches = self._files.parts(numbers)
+            batches = self._files.parts(numbers, columns)
         else:
             batches = self._counted(enumerate(self._files), set(numbers))
         for number, raw in batches:
@@ -318,15 +335,19 @@ class _Fates:
         self._rows = rows
 
     @classmethod
-    def resolve(cls, copies: pd.DataFrame) -> _Fates:
+    def resolve(cls, copies: pd.DataFrame, elsewhere: pa.ChunkedArray) -> _Fates:
         """Exact repeats of an event_id are duplicates (the first copy stays); every copy of an
-        id whose copies differ is a conflict."""
+        id whose copies differ, or that has a copy `elsewhere` (ids of copies known to differ),
+        is a conflict."""
         ids = pd.factorize(copies["event_id"])[0]
         ids[copies["malformed"].to_numpy()] = -1
         payload = copies.drop(columns=["event_id", "malformed", "batch", "row"]).assign(id=ids)
         repeat = payload.duplicated(keep="first").to_numpy() & (ids >= 0)
         distinct = np.bincount(ids[(ids >= 0) & ~repeat], minlength=max(ids.max() + 1, 1))
-        conflict = (ids >= 0) & (distinct[np.maximum(ids, 0)] > 1)
+        far = pc.is_in(pa.array(copies["event_id"], pa.large_string()), elsewhere.combine_chunks())
+        conflict = (ids >= 0) & (
+            (distinct[np.maximum(ids, 0)] > 1) | far.to_numpy(zero_copy_only=False)
+        )
         duplicate = repeat & ~conflict
         fates = {}
         for number, group in copies.groupby("batch").indices.items():

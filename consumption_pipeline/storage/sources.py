@@ -198,8 +198,11 @@ class EventFiles:
             _name(p, self.root): e.digest for p, e in zip(self.paths, self.entries(), strict=True)
         }
 
-    def parts(self, numbers: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
-        """The batches of these numbers (sorted), in order; no other batch is read whole."""
+    def parts(
+        self, numbers: list[int], columns: list[str] | None = None
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The batches of these numbers (sorted), in order, with only `columns` of the event
+        columns if given; no other batch is read whole."""
         first, wanted = 0, set(numbers)
         reads = []
         for path, entry in zip(self.paths, self.entries(), strict=True):
@@ -210,7 +213,9 @@ class EventFiles:
 
         def chosen() -> Iterator[tuple[int, pd.DataFrame]]:
             for start, batches, path in reads:
-                read = list(read_event_batches(path, self.root, self.columns, set(batches)))
+                read = list(
+                    read_event_batches(path, self.root, columns or self.columns, set(batches))
+                )
                 if len(read) != len(batches):
                     raise IngestError(f"{path}: the file changed while it was read: ingest again")
                 yield from ((start + b, frame) for b, frame in zip(batches, read, strict=True))

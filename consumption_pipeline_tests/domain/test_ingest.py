@@ -228,14 +228,23 @@ def test_malformed_row_is_quarantined_never_dropped():
     assert conserved(result)
 
 
-def test_rows_without_a_usage_date_are_quarantined_in_every_period_that_reads_them():
-    # "yesterday" has no date, so no period owns it: both October and November quarantine it
-    # (and both still balance: 2 read = 1 quarantined + 1 accepted or other period).
+def test_rows_without_a_usage_date_go_with_the_periods_of_their_file():
+    # "yesterday" has no date, so no period owns it. Its file's other row is dated 5 October:
+    # October reads the file and quarantines it; November does not read the file (its rows
+    # count as other periods'). A file with undated rows only is read by every period. Every
+    # period balances.
     files = [[event("E1", occurred_at="yesterday"), event("E2")]]
+    october, november = (run(*files, period=pd.Timestamp(p)) for p in ["2026-10-01", "2026-11-01"])
+    assert october.quarantined_events["reason"].tolist() == ["invalid_occurred_at"]
+    assert november.quarantined_events.empty
+    assert november.reconciliation == {"events_read": 2, "accepted": 0, "duplicates": 0,
+                                       "quarantined": 0, "other_periods": 2}  # fmt: skip
+    undated_only = [[event("E1", occurred_at="yesterday")], [event("E2")]]
     for period in ["2026-10-01", "2026-11-01"]:
-        result = run(*files, period=pd.Timestamp(period))
+        result = run(*undated_only, period=pd.Timestamp(period))
         assert result.quarantined_events["reason"].tolist() == ["invalid_occurred_at"]
         assert conserved(result)
+    assert conserved(october) and conserved(november)
 
 
 def test_a_zero_quantity_is_accepted():
@@ -446,9 +455,12 @@ def test_files_that_change_between_passes_stop_the_ingest():
 )  # fmt: skip
 def test_a_timestamp_that_names_a_year_month_day_or_hour_is_quarantined_not_billed(occurred_at):
     # Each names a period of time: billing it as its first instant (1 January, 1 October...)
-    # would be a guess. Quarantined as invalid_occurred_at, in every period (it has no date).
+    # would be a guess. Quarantined as invalid_occurred_at, with its file's period (it has no
+    # date), and in every period when its file has no dated row.
+    result = run([event("GOOD"), event("VAGUE", occurred_at=occurred_at)])
+    assert reasons(result) == {"VAGUE@file1.csv": "invalid_occurred_at"}
     for period in [OCTOBER, pd.Timestamp("2026-01-01")]:
-        result = run([event("GOOD"), event("VAGUE", occurred_at=occurred_at)], period=period)
+        result = run([event("VAGUE", occurred_at=occurred_at)], period=period)
         assert reasons(result) == {"VAGUE@file1.csv": "invalid_occurred_at"}
         assert conserved(result)
 
