@@ -5,6 +5,7 @@ SQL reference computing the same ingest, token conversion and usage summaries.
     uv run python benchmarks/bench.py --sizes 1000000      # a quick run
     uv run python benchmarks/bench.py --sizes 100000000    # 100M (~5 min, 1.6 GB disk; DuckDB ~20 GB RAM)
     uv run python benchmarks/bench.py --dagster sqlite postgresql  # also one partition via Dagster
+    uv run python benchmarks/bench.py --history 12         # a period beside 12 months of files
 
 Each side runs in its own child process so that its peak memory (RSS) is its own; the data is
 generated once per size (seeded) under --data-dir and reused.
@@ -273,6 +274,74 @@ def dataset(data_dir: Path, events: int, accounts: int, seed: int) -> Path:
     return folder
 
 
+def history_sources(data_dir: Path, months: int, events: int, accounts: int, seed: int):
+    """Two sources of the same catalog: `months` months of files ending with PERIOD (one file
+    per month, `events` rows each: its month's events and its share of undated rows), and a
+    copy holding PERIOD's file alone."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from consumption_pipeline.cli.synthetic import generate
+
+    full = data_dir / f"history-{months}x{events}-accounts-{accounts}-seed-{seed}"
+    own = full.with_name(full.name + "-own-month")
+    if (own / "accounts.csv").exists():
+        return own, full
+    last = pd.Period(PERIOD, "M")
+    names = [str(last - k) for k in range(months - 1, -1, -1)]
+    generated = full.with_name(full.name + "-generated")
+    generate(generated, accounts=accounts, events=events * months, periods=names, seed=seed,
+             files=months)  # fmt: skip
+    (full / "usage").mkdir(parents=True, exist_ok=True)
+    writers = {}
+    for number, path in enumerate(sorted((generated / "usage").glob("*.parquet"))):
+        for batch in pq.ParquetFile(path).iter_batches(1 << 20):
+            table = pa.Table.from_batches([batch])
+            stamps = table.column("occurred_at").to_pandas()
+            month = stamps.dt.strftime("%Y-%m").fillna(names[number]).to_numpy()
+            for name in sorted(set(month)):
+                part = table.filter(pa.array(month == name))
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(
+                        full / "usage" / f"{name}.parquet", part.schema
+                    )
+                writers[name].write_table(part)
+    for writer in writers.values():
+        writer.close()
+    own.mkdir(exist_ok=True)
+    for path in generated.glob("*.csv"):
+        shutil.copy(path, full / path.name)
+        shutil.copy(path, own / path.name)
+    (own / "usage").mkdir(exist_ok=True)
+    shutil.copy(full / "usage" / f"{PERIOD}.parquet", own / "usage" / f"{PERIOD}.parquet")
+    shutil.rmtree(generated)
+    return own, full
+
+
+def history(data_dir: Path, months: int, events: int, accounts: int, seed: int) -> dict:
+    """PERIOD through Dagster (SQLite) with `months` months of files in usage/, beside PERIOD
+    with its own file alone: each run twice, the first indexing the files, the second reading
+    the index."""
+    own, full = history_sources(data_dir, months, events, accounts, seed)
+    figures = {}
+    for label, source in (("own month", own), (f"{months} months", full)):
+        warehouse = source / "warehouse.db"
+        for stale in (warehouse, source / "warehouse.lake", source / "dagster-history"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(
+                missing_ok=True
+            )
+        url = f"sqlite:///{warehouse}"
+        runs = [through_dagster(source, url, source / "dagster-history") for _ in range(2)]
+        figures[label] = runs
+        for run, when in zip(runs, ("first (indexing)", "again (index read)"), strict=True):
+            print(f"{f'{label}, {when}':<36}{run['seconds']:>9.2f} s{run['peak'] / 1024 / 1024:>9,.0f} MB",
+                  flush=True)  # fmt: skip
+    ratio = figures[f"{months} months"][1]["seconds"] / figures["own month"][1]["seconds"]
+    print(f"{months} months of files / own month alone (index read): {ratio:.2f}x", flush=True)
+    return {"months": months, "events_per_month": events, "runs": figures, "ratio": ratio}
+
+
 def report(size: int, ours: dict, reference: dict, same: bool, summaries: int) -> str:
     mb = 1024 * 1024
     lines = [f"\n{size:,} events ({PERIOD}), {summaries:,} usage summaries; same summaries as DuckDB: {same}",
@@ -311,7 +380,17 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432",
                         help="server for --dagster postgresql (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--history", type=int, metavar="MONTHS",
+                        help="instead: the period through Dagster with MONTHS months of files in "
+                             "usage/, beside its own month's file alone")  # fmt: skip
+    parser.add_argument("--history-events", type=int, default=1_000_000,
+                        help="events per month for --history (default: %(default)s)")  # fmt: skip
     args = parser.parse_args()
+    if args.history:
+        found = history(args.data_dir, args.history, args.history_events, args.accounts, args.seed)
+        if args.json:
+            args.json.write_text(json.dumps(found, indent=2))
+        return
     figures = []
     for size in args.sizes:
         source = dataset(args.data_dir, size, args.accounts, args.seed)

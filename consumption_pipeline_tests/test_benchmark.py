@@ -34,3 +34,21 @@ def test_benchmark_runs_and_matches_the_duckdb_reference(tmp_path):
               "via Dagster (SQLite)", "via Dagster (PostgreSQL)"]  # fmt: skip
     for stage in stages:
         assert stage in result.stdout
+
+
+def test_the_history_benchmark_runs_a_period_beside_months_of_files(tmp_path):
+    script = PROJECT_ROOT / "benchmarks" / "bench.py"
+    command = [sys.executable, str(script), "--history", "2", "--history-events", "2000",
+               "--accounts", "20", "--data-dir", str(tmp_path)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    for line in ["own month, first (indexing)", "2 months, again (index read)",
+                 "2 months of files / own month alone (index read):"]:  # fmt: skip
+        assert line in result.stdout
+    # The two-month source holds both months' files; the other only the period's.
+    history = next(tmp_path.glob("history-2x2000-*[0-9]"))
+    assert sorted(p.name for p in (history / "usage").iterdir()) == [
+        "2026-09.parquet",
+        "2026-10.parquet",
+    ]
+    own = next(tmp_path.glob("history-2x2000-*-own-month"))
+    assert [p.name for p in (own / "usage").iterdir()] == ["2026-10.parquet"]
