@@ -62,7 +62,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "source": SourceDirectory(
                 path=settings.source_dir, billing_timezone=settings.billing_timezone,
                 grace_days=settings.grace_days, as_of=settings.as_of,
-                anomaly_factor=settings.anomaly_factor,
+                anomaly_factor=settings.anomaly_factor, dask_address=settings.dask_address,
             ),
             "warehouse": WarehouseResource(url=settings.warehouse_url, lake=settings.lake_url,
                                            lock_wait_seconds=settings.lock_wait_seconds),

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 from consumption_pipeline.cli.instance import (
     QUIET,
     RunFailed,
+    add_dask_flag,
     dagster_home,
+    dask_of,
     failure,
     named,
     open_instance,
@@ -69,6 +71,7 @@ def add_close_command(commands: argparse._SubParsersAction) -> None:
         default=env.as_of,
         help="judge on this date YYYY-MM-DD (default: today)",
     )
+    add_dask_flag(close)
     close.set_defaults(command=run_close_command)
 
 
@@ -78,7 +81,7 @@ def run_close_command(args: argparse.Namespace) -> int:
     settings = replace(
         Settings.from_env(), source_dir=str(source_folder(args.source)),
         warehouse_url=warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
-        as_of=args.as_of,
+        as_of=args.as_of, dask_address=dask_of(args.dask),
     )  # fmt: skip
     settings.check_period(args.period, f"--period {args.period}")
     dagster_home()

@@ -3,6 +3,7 @@ and one line for a failed run."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -14,12 +15,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import dagster as dg
 
-from consumption_pipeline.storage import settings
+from consumption_pipeline.storage import cluster, settings
 from consumption_pipeline.storage.settings import DEFAULT_SOURCE, PROJECT_ROOT
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "data" / "dagster_home"
 SOURCE_ENV = "CONSUMPTION_SOURCE_DIR"
 WAREHOUSE_ENV = "CONSUMPTION_WAREHOUSE_URL"
+DASK_ENV = "CONSUMPTION_DASK_ADDRESS"
 # The run's own log (with tracebacks) stays in the instance; the terminal gets one line.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -84,6 +86,24 @@ def _logs_without_waiting(home: Path) -> None:
 
     if not sa.event.contains(sa.engine.Engine, "connect", on_connect):
         sa.event.listen(sa.engine.Engine, "connect", on_connect)
+
+
+def add_dask_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dask", metavar="ADDRESS", type=settings.flag(cluster.dask_address),
+        help="Dask scheduler the event-level work runs on, e.g. tcp://10.0.0.5:8786 (default: "
+             f"${DASK_ENV}, else in this process)",
+    )  # fmt: skip
+
+
+def dask_of(given: str | None) -> str:
+    """The Dask scheduler's address (--dask, else $CONSUMPTION_DASK_ADDRESS, else none), checked
+    reachable before any run starts."""
+    address = given if given is not None else settings.Settings.from_env().dask_address
+    if address:
+        with named("--dask" if given is not None else DASK_ENV):
+            cluster.reachable(address)
+    return address
 
 
 def warehouse_of(given: str | None) -> tuple[str, str]:

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 from consumption_pipeline.cli.instance import (
     QUIET,
     RunFailed,
+    add_dask_flag,
     dagster_home,
+    dask_of,
     failure,
     named,
     open_instance,
@@ -77,6 +79,7 @@ def add_run_command(commands: argparse._SubParsersAction) -> None:
         default=env.as_of,
         help="judge open/closed on this date YYYY-MM-DD (default: today)",
     )
+    add_dask_flag(run)
     run.set_defaults(command=run_command)
 
 
@@ -85,7 +88,7 @@ def run_command(args: argparse.Namespace) -> int:
     chosen = replace(
         Settings.from_env(), source_dir=str(source_folder(args.source)),
         warehouse_url=warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
-        as_of=args.as_of,
+        as_of=args.as_of, dask_address=dask_of(args.dask),
     )  # fmt: skip
     periods = _periods(args.first, args.last, chosen)
     dagster_home()  # the folder, checked before the warehouse is created

@@ -24,6 +24,7 @@ class SourceDirectory(dg.ConfigurableResource):
     grace_days: int = 3
     as_of: str = ""
     anomaly_factor: float = 3.0  # usage changing more than this against the previous period
+    dask_address: str = ""  # a Dask scheduler: the event files are indexed on its workers
 
     def catalog_files(self) -> dict[str, pd.DataFrame]:
         """The catalog files as text, keyed by file name (for the input checks)."""
@@ -34,7 +35,7 @@ class SourceDirectory(dg.ConfigurableResource):
 
     def event_files(self, index: SourceIndex | None = None) -> sources.EventFiles:
         """The event files, read batch by batch; their facts kept in `index`, if given."""
-        return sources.EventFiles(Path(self.path), index=index)
+        return sources.EventFiles(Path(self.path), index=index, cluster=self.dask_address)
 
     def today(self) -> pd.Timestamp:
         if self.as_of:

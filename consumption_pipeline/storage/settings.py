@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from consumption_pipeline.storage.cluster import dask_address
 from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -209,6 +210,7 @@ class Settings:
     first_period: str = "2024-01-01"
     anomaly_factor: float = 3.0  # a warning when usage changes more than this between periods
     lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    dask_address: str = ""  # a Dask scheduler for the event-level work; empty: in-process
 
     def check_period(self, period: str, name: str) -> None:
         """Refuse, naming `name`, a period YYYY-MM that is not a billing period: before the
@@ -232,6 +234,7 @@ class Settings:
             first_period=_env("FIRST_PERIOD", cls.first_period, first_period),
             anomaly_factor=_env("ANOMALY_FACTOR", cls.anomaly_factor, anomaly_factor),
             lock_wait_seconds=_env("LOCK_WAIT_SECONDS", cls.lock_wait_seconds, lock_wait_seconds),
+            dask_address=_env("DASK_ADDRESS", cls.dask_address, dask_address),
         )
 
 

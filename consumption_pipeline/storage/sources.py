@@ -8,6 +8,7 @@ row (the ingest stage quarantines it).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from consumption_pipeline.domain.catalog import OPTIONAL_FILES, REQUIRED
 from consumption_pipeline.domain.ingest import IngestError, PartFacts, part_facts
+from consumption_pipeline.storage.cluster import mapped
 
 EVENT_COLUMNS = [
     "event_id",
@@ -171,8 +173,11 @@ class EventFiles:
     `index` (storage/source_index.py) when given, else from reading the file; `parts` then
     reads the chosen batches alone."""
 
-    def __init__(self, source: Path, columns: list[str] | None = None, index=None):
+    def __init__(
+        self, source: Path, columns: list[str] | None = None, index=None, cluster: str = ""
+    ):
         self.root, self.columns, self.index = Path(source), columns or EVENT_COLUMNS, index
+        self.cluster = cluster  # a Dask scheduler's address: the files are indexed there
         self.paths = event_files(self.root)
         self._entries: list[FileEntry] | None = None
 
@@ -185,7 +190,9 @@ class EventFiles:
         """Each file's digest and the facts of its batches (read once per instance)."""
         if self._entries is None:
             entry = self.index.entry if self.index is not None else file_entry
-            self._entries = [entry(p, self.root) for p in self.paths]
+            self._entries = mapped(
+                functools.partial(entry, root=self.root), self.paths, self.cluster
+            )
         return self._entries
 
     def facts(self) -> list[PartFacts]:

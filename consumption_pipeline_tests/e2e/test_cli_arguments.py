@@ -82,6 +82,11 @@ def refused(folder: Path, *args: str, **env: str) -> str:
         (["run", "--to", "2026-9"], "consumption-pipeline run: --to: expected a billing period "
          "YYYY-MM, e.g. 2026-09, got '2026-9'"),
         (["close"], "consumption-pipeline close: the following arguments are required: --period"),
+        (["run", "--dask", "http://10.0.0.5:8787/status"], "consumption-pipeline run: --dask: "
+         "expected a Dask scheduler address such as tcp://10.0.0.5:8786, got "
+         "'http://10.0.0.5:8787/status'"),
+        (["close", "--period", "2026-09", "--dask", "scheduler"], "consumption-pipeline close: "
+         "--dask: expected a Dask scheduler address such as tcp://10.0.0.5:8786, got 'scheduler'"),
         (["close", "--period", "2026-09-01"], "consumption-pipeline close: --period: expected a "
          "billing period YYYY-MM, e.g. 2026-09, got '2026-09-01'"),
         (["trace", "--period", "../x"], "consumption-pipeline trace: --period: expected a billing "
@@ -139,6 +144,8 @@ def test_a_bad_flag_is_refused_in_one_line_naming_it(tmp_path: Path, args: list[
          "'2024-01-15'"),
         ("ANOMALY_FACTOR", "nan", "expected a number above 1, got 'nan'"),
         ("LOCK_WAIT_SECONDS", "inf", "expected a number of seconds from 0 to 86400, got 'inf'"),
+        ("DASK_ADDRESS", "localhost", "expected a Dask scheduler address such as "
+         "tcp://10.0.0.5:8786, got 'localhost'"),
         ("WAREHOUSE_URL", "mysql://h/db", "the warehouse is SQLite or PostgreSQL (sqlite:///"
          "data/warehouse.db or postgresql+psycopg2://user@host:5432/billing), got 'mysql://h/db'"),
         ("WAREHOUSE_URL", "postgresql+psycopg://h/billing", "'postgresql+psycopg://h/billing': "
@@ -342,3 +349,9 @@ def test_an_unexpected_error_is_one_line_without_its_class_or_traceback(monkeypa
     monkeypatch.setattr(cli, "_run_command", lambda argv: (_ for _ in ()).throw(KeyError()))
     assert cli.main(["run"]) == 1
     assert capsys.readouterr().err == "consumption-pipeline: stopped unexpectedly\n"
+
+
+def test_a_dask_scheduler_that_does_not_answer_is_named_before_any_run(tmp_path: Path):
+    line = refused(tmp_path, "run", "--dask", "tcp://127.0.0.1:9")
+    assert line.startswith("consumption-pipeline: --dask: no Dask scheduler answers at "
+                           "tcp://127.0.0.1:9: ")  # fmt: skip

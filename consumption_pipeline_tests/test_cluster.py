@@ -1,0 +1,70 @@
+"""The event-level work on a real Dask cluster (a LocalCluster of two worker processes on
+loopback): the sample billed through the CLI with --dask gives exactly the tables, lake files and
+lineage digests of a run in one process, and the files were indexed on both workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster, get_task_stream
+
+from consumption_pipeline.audit import runs
+from consumption_pipeline.cli import main
+from consumption_pipeline.storage.lake import Lake
+from consumption_pipeline.storage.settings import DEFAULT_SOURCE
+from consumption_pipeline.storage.tables import LAKE_TABLES
+from consumption_pipeline.storage.warehouse import Warehouse
+from consumption_pipeline_tests.snapshots import snapshot
+
+PERIODS = ["2026-09-01", "2026-10-01", "2026-11-01"]
+SAMPLE = ["--from", "2026-09", "--to", "2026-11", "--as-of", "2026-11-25"]
+LINEAGE = ["period", "step", "table_name", "code_version", "fingerprint", "inputs",
+           "output_digest", "row_count"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address=None) as local,
+        Client(local) as client,
+    ):  # fmt: skip
+        yield local.scheduler_address, client
+
+
+def bill(folder: Path, monkeypatch, *extra: str) -> str:
+    home = folder / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    url = f"sqlite:///{folder / 'warehouse.db'}"
+    command = ["run", "--source", str(DEFAULT_SOURCE), "--warehouse", url, *SAMPLE, *extra]
+    assert main(command) == 0
+    return url
+
+
+def lineage(url: str) -> pd.DataFrame:
+    found = runs.for_periods(Warehouse(url).engine, PERIODS)[LINEAGE]
+    return found.sort_values(LINEAGE[:3], ignore_index=True)
+
+
+def test_a_run_on_the_cluster_equals_a_run_in_one_process(cluster, tmp_path, monkeypatch):
+    address, client = cluster
+    here = bill(tmp_path / "here", monkeypatch)
+    with get_task_stream(client) as tasks:
+        there = bill(tmp_path / "there", monkeypatch, "--dask", address)
+    # The sample's four event files, indexed per period: twelve tasks, spread over both workers.
+    indexed = [t for t in tasks.data if "entry" in t["key"]]
+    assert len(indexed) == 12
+    assert {t["worker"] for t in indexed} == set(client.scheduler_info()["workers"])
+    expected, got = snapshot(here, PERIODS), snapshot(there, PERIODS)
+    assert list(got) == list(expected)
+    for name in expected:
+        pd.testing.assert_frame_equal(got[name], expected[name], obj=name)
+    pd.testing.assert_frame_equal(lineage(there), lineage(here))
+    lakes = Lake(Warehouse(here).lake.root), Lake(Warehouse(there).lake.root)
+    for name in LAKE_TABLES:
+        for period in PERIODS:
+            pd.testing.assert_frame_equal(*(lake.read_period(name, period) for lake in lakes))
