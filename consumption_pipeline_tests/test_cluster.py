@@ -62,10 +62,13 @@ def test_a_run_on_the_cluster_equals_a_run_in_one_process(cluster, tmp_path, mon
     here = bill(tmp_path / "here", monkeypatch)
     with get_task_stream(client) as tasks:
         there = bill(tmp_path / "there", monkeypatch, "--dask", address)
-    # The sample's four event files, indexed per period: twelve tasks, spread over both workers.
+    # The sample's four event files, indexed per period (twelve tasks), and the batches that can
+    # hold each period's dates read and placed, spread over both workers.
+    workers = set(client.scheduler_info()["workers"])
     indexed = [t for t in tasks.data if "entry" in t["key"]]
-    assert len(indexed) == 12
-    assert {t["worker"] for t in indexed} == set(client.scheduler_info()["workers"])
+    placed = [t for t in tasks.data if "place" in t["key"]]
+    assert len(indexed) == 12 and len(placed) >= 3
+    assert {t["worker"] for t in indexed} == {t["worker"] for t in indexed + placed} == workers
     expected, got = snapshot(here, PERIODS), snapshot(there, PERIODS)
     assert list(got) == list(expected)
     for name in expected:

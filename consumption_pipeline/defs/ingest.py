@@ -134,12 +134,22 @@ class _Counted:
     def parts(
         self, numbers: list[int], columns: list[str] | None = None
     ) -> Iterator[tuple[int, pd.DataFrame]]:
-        wanted = set(numbers)
-        rows = sum(f.rows for n, f in enumerate(self.facts()) if n not in wanted)
+        rows = self._unread(numbers)
         for number, frame in self._files.parts(numbers, columns):
             rows += len(frame)
             yield number, frame
         self.rows = rows
+
+    def placed(self, numbers: list[int], place) -> Iterator[tuple[int, object]]:
+        rows = self._unread(numbers)
+        for read, placed in self._files.placed(numbers, place):
+            rows += read
+            yield read, placed
+        self.rows = rows
+
+    def _unread(self, numbers: list[int]) -> int:
+        wanted = set(numbers)
+        return sum(f.rows for n, f in enumerate(self.facts()) if n not in wanted)
 
 
 def _built(files: dict[str, pd.DataFrame]) -> Generator[dg.AssetCheckResult, None, Catalog]:

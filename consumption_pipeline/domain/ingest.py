@@ -163,7 +163,12 @@ class Ingestion:
             {**dict.fromkeys(COUNTS, 0), "events_read": unread, "other_periods": unread},
             [],
         )
-        for placed in map(self._place, self._same_batches(self._mine)):
+        place = _Placer(self._catalog, self._fates, self._period, self._timezone, self._rows)
+        if hasattr(self._files, "placed"):  # the source reads and places its batches
+            placed_batches = (p for _, p in self._files.placed(self._mine, place))
+        else:
+            placed_batches = (place(n, raw) for n, raw in self._same_batches(self._mine))
+        for placed in placed_batches:
             counts = {name: counts[name] + placed.counts[name] for name in COUNTS}
             if len(placed.quarantined):
                 held.append(placed.quarantined)
@@ -171,21 +176,6 @@ class Ingestion:
                 yield placed.accepted
         self.quarantined_events = _quarantined(pd.concat(held) if held else pd.DataFrame())
         self.reconciliation = counts
-
-    def _place(self, numbered: tuple[int, pd.DataFrame]) -> _Placed:
-        """Pass 3, one batch: each row accepted, a removed copy, quarantined or another period's."""
-        number, raw = numbered
-        events = _parse(raw, self._timezone, self._catalog)
-        duplicate = self._fates.apply(number, events)
-        events.check_references(self._catalog)
-        mine = np.isnat(events.period) | (events.period == self._period)
-        kept = mine & ~duplicate
-        accepted, quarantined = kept & (events.reason == 0), kept & (events.reason > 0)
-        counts = {"events_read": len(raw), "accepted": int(accepted.sum()),
-                  "duplicates": int((mine & duplicate).sum()),
-                  "quarantined": int(quarantined.sum()), "other_periods": int((~mine).sum())}  # fmt: skip
-        return _Placed(events.accepted(accepted, self._catalog),
-                       events.quarantined(quarantined), counts)  # fmt: skip
 
     def _facts(self) -> list[PartFacts]:
         """Pass 1: the facts of each batch. A source that knows them (`facts()`, as
@@ -319,6 +309,33 @@ class _Events:
         out["source_file"] = _take(self.raw["source_file"], rows).astype("str")
         out["row_number"] = self.raw["row_number"].to_numpy()[rows]
         return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class _Placer:
+    """Pass 3 for one batch, a value that can be sent to a cluster's worker: each row accepted,
+    a removed copy, quarantined or another period's."""
+
+    catalog: CatalogIds
+    fates: _Fates
+    period: np.datetime64
+    timezone: str
+    rows: list[int]  # of every batch, as pass 1 found them
+
+    def __call__(self, number: int, raw: pd.DataFrame) -> _Placed:
+        if len(raw) != self.rows[number]:
+            raise IngestError("the event files changed while they were read: ingest again")
+        events = _parse(raw, self.timezone, self.catalog)
+        duplicate = self.fates.apply(number, events)
+        events.check_references(self.catalog)
+        mine = np.isnat(events.period) | (events.period == self.period)
+        kept = mine & ~duplicate
+        accepted, quarantined = kept & (events.reason == 0), kept & (events.reason > 0)
+        counts = {"events_read": len(raw), "accepted": int(accepted.sum()),
+                  "duplicates": int((mine & duplicate).sum()),
+                  "quarantined": int(quarantined.sum()), "other_periods": int((~mine).sum())}  # fmt: skip
+        return _Placed(events.accepted(accepted, self.catalog),
+                       events.quarantined(quarantined), counts)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
 """Work spread over a Dask cluster (`distributed`) when a scheduler address is configured.
 
 With an address (CONSUMPTION_DASK_ADDRESS, or --dask on `run` and `close`), the event-level work
-that stands alone file by file, reading each event file for its entry in the source index, runs
-as tasks on the cluster; without one it runs here, in the same functions: there is one
-implementation of every rule. The tasks are idempotent (an index entry is written beside its
-final name and moved into place), so the cluster runs a task again when its worker is lost.
+that stands alone file by file or batch by batch runs as tasks on the cluster: reading each event
+file for its entry in the source index, and reading and placing each batch of the period; without
+one it runs here, in the same functions: there is one implementation of every rule. The tasks are
+idempotent (an index entry is written beside its final name and moved into place; a placed batch
+is a value), so the cluster runs a task again when its worker is lost.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 T, U = TypeVar("T"), TypeVar("U")
@@ -29,12 +30,23 @@ def dask_address(text: str) -> str:
 
 def mapped(function: Callable[[T], U], items: Sequence[T], address: str) -> list[U]:
     """`function` of each item, in order: as tasks on the cluster at `address`, or here."""
+    return list(ordered(function, items, address))
+
+
+def ordered(function: Callable[[T], U], items: Sequence[T], address: str) -> Iterator[U]:
+    """`function` of each item, in order, as the consumer asks for them: here one at a time, or
+    as tasks on the cluster at `address`, all submitted at once and taken back one by one (a
+    result leaves the cluster once it is taken)."""
     if not address or not items:
-        return [function(item) for item in items]
+        yield from map(function, items)
+        return
     from distributed import Client  # deferred: only a run with a cluster pays for it
 
     with Client(address, timeout=CONNECT_SECONDS, set_as_default=False) as client:
-        return client.gather(client.map(function, items, pure=False))
+        futures = client.map(function, items, pure=False)
+        for future in futures:
+            yield future.result()
+            future.release()
 
 
 def reachable(address: str) -> None:

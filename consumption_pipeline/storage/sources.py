@@ -15,11 +15,11 @@ import json
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from consumption_pipeline.domain.catalog import OPTIONAL_FILES, REQUIRED
 from consumption_pipeline.domain.ingest import IngestError, PartFacts, part_facts
-from consumption_pipeline.storage.cluster import mapped
+from consumption_pipeline.storage.cluster import mapped, ordered
 
 EVENT_COLUMNS = [
     "event_id",
@@ -229,6 +229,29 @@ class EventFiles:
 
         return _read_ahead(chosen())
 
+    def placed(
+        self, numbers: list[int], place: Callable[[int, pd.DataFrame], T]
+    ) -> Iterator[tuple[int, T]]:
+        """The rows read and `place(number, batch)` of the batches of these numbers (sorted), in
+        order, each read where it is placed: on the cluster, if there is one."""
+        if not self.cluster:
+            return ((len(frame), place(n, frame)) for n, frame in self.parts(numbers))
+        start, where = 0, {}
+        for path, entry in zip(self.paths, self.entries(), strict=True):
+            where |= {start + b: (path, b) for b in range(len(entry.facts))}
+            start += len(entry.facts)
+        items = [(n, *where[n]) for n in numbers]
+        task = functools.partial(_read_and_place, root=self.root, columns=self.columns, place=place)
+        return ordered(task, items, self.cluster)
+
+
+def _read_and_place(item: tuple[int, Path, int], root: Path, columns: list[str], place):
+    number, path, batch = item
+    frames = list(read_event_batches(path, root, columns, {batch}))
+    if len(frames) != 1:
+        raise IngestError(f"{path}: the file changed while it was read: ingest again")
+    return len(frames[0]), place(number, frames[0])
+
 
 def _read_ahead(batches: Iterator) -> Iterator:
     """The next batch is read while this one is worked on (Arrow decodes without the GIL)."""
@@ -321,6 +344,7 @@ def _repeated(names: list[str]) -> str | None:
 
 # --- CSV ---------------------------------------------------------------------------------------
 
+T = TypeVar("T")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line: LF, CRLF or a lone CR (old Macs)
 
 
