@@ -6,6 +6,7 @@ SQL reference computing the same ingest, token conversion and usage summaries.
     uv run python benchmarks/bench.py --sizes 100000000    # 100M (~5 min, 1.6 GB disk; DuckDB ~20 GB RAM)
     uv run python benchmarks/bench.py --dagster sqlite postgresql  # also one partition via Dagster
     uv run python benchmarks/bench.py --history 12         # a period beside 12 months of files
+    uv run python benchmarks/bench.py --sizes 1000000 --dagster sqlite --dask 2  # and on 2 Dask workers
 
 Each side runs in its own child process so that its peak memory (RSS) is its own; the data is
 generated once per size (seeded) under --data-dir and reused.
@@ -212,7 +213,7 @@ def same_summaries(ours: str, reference: str) -> tuple[bool, int]:
     return len(a) == len(b) and a.astype(str).equals(b.astype(str)), len(a)
 
 
-def through_dagster(source: Path, url: str, home: Path) -> dict:
+def through_dagster(source: Path, url: str, home: Path, *extra: str) -> dict:
     """One partition through the CLI (the billing job on a Dagster instance): wall seconds and
     the peak RSS of its process, sampled from /proc."""
     import os
@@ -222,7 +223,7 @@ def through_dagster(source: Path, url: str, home: Path) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     command = [sys.executable, "-m", "consumption_pipeline.cli", "run", "--source", str(source),
-               "--warehouse", url, "--from", PERIOD, "--to", PERIOD]  # fmt: skip
+               "--warehouse", url, "--from", PERIOD, "--to", PERIOD, *extra]  # fmt: skip
     started, peak = time.perf_counter(), 0
     process = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home.resolve())},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -236,6 +237,13 @@ def through_dagster(source: Path, url: str, home: Path) -> dict:
     if process.returncode:
         raise SystemExit(f"the partition through Dagster failed: {process.stderr.read()}")
     return {"seconds": time.perf_counter() - started, "peak": peak}
+
+
+def fresh_sqlite(source: Path) -> str:
+    """A new SQLite warehouse in the source folder (and no lake, nor source index, beside it)."""
+    (source / "warehouse.db").unlink(missing_ok=True)
+    shutil.rmtree(source / "warehouse.lake", ignore_errors=True)
+    return f"sqlite:///{source / 'warehouse.db'}"
 
 
 def postgres_database(server: str):
@@ -380,6 +388,9 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432",
                         help="server for --dagster postgresql (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--dask", type=int, metavar="N",
+                        help="also the partition through Dagster (SQLite) with its event-level "
+                             "work on a LocalCluster of N worker processes")  # fmt: skip
     parser.add_argument("--history", type=int, metavar="MONTHS",
                         help="instead: the period through Dagster with MONTHS months of files in "
                              "usage/, beside its own month's file alone")  # fmt: skip
@@ -403,10 +414,7 @@ def main() -> None:
         for backend in args.dagster:
             home = source / f"dagster-{backend}"
             if backend == "sqlite":
-                (source / "warehouse.db").unlink(missing_ok=True)
-                partitions[backend] = through_dagster(
-                    source, f"sqlite:///{source / 'warehouse.db'}", home
-                )
+                partitions[backend] = through_dagster(source, fresh_sqlite(source), home)
             else:
                 with postgres_database(args.postgres) as url:
                     partitions[backend] = through_dagster(source, url, home)
@@ -414,6 +422,17 @@ def main() -> None:
             name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[backend]
             print(f"{f'via Dagster ({name})':<28}{seconds:>9.2f}{size / seconds:>14,.0f}"
                   f"{peak / 1024 / 1024:>13,.0f}", flush=True)  # fmt: skip
+        if args.dask:
+            from distributed import LocalCluster
+
+            with LocalCluster(n_workers=args.dask, threads_per_worker=1, processes=True,
+                              host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
+                found = through_dagster(source, fresh_sqlite(source), source / "dagster-dask",
+                                        "--dask", cluster.scheduler_address)  # fmt: skip
+            partitions[f"sqlite on {args.dask} Dask workers"] = found
+            print(f"{f'via Dagster, {args.dask} Dask workers':<28}{found['seconds']:>9.2f}"
+                  f"{size / found['seconds']:>14,.0f}{found['peak'] / 1024 / 1024:>13,.0f}",
+                  flush=True)  # fmt: skip
         figures.append({"events": size, "ours": ours, "reference": reference, "same": same,
                         "dagster": partitions})  # fmt: skip
     if args.json:

@@ -1,6 +1,6 @@
 """The benchmark harness at a small scale, so it cannot rot: it runs end to end, our usage
 summaries equal those of the independent DuckDB SQL reference, and one partition of the same data
-runs through Dagster on SQLite and on PostgreSQL."""
+runs through Dagster on SQLite, on PostgreSQL and with its event-level work on two Dask workers."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ def test_benchmark_runs_and_matches_the_duckdb_reference(tmp_path):
         "postgresql",
         "--postgres",
         POSTGRES_SERVER,
+        "--dask",
+        "2",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
     assert "same summaries as DuckDB: True" in result.stdout
     stages = ["ingest", "buckets", "rate", "drawdown", "summaries", "DuckDB reference",
-              "via Dagster (SQLite)", "via Dagster (PostgreSQL)"]  # fmt: skip
+              "via Dagster (SQLite)", "via Dagster (PostgreSQL)", "via Dagster, 2 Dask workers"]  # fmt: skip
     for stage in stages:
         assert stage in result.stdout
 
