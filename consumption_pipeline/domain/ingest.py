@@ -92,8 +92,8 @@ class IngestError(RuntimeError):
 @dataclass(frozen=True)
 class PartFacts:
     """What the ingest knows of one batch before it reads it whole: its rows, its event ids as
-    hashes (NULL_HASH for a malformed row) and the span of its dated rows; an undated row
-    (malformed, or a timestamp that cannot be read) belongs to every period."""
+    hashes (NULL_HASH for a malformed row), the span of its dated rows and how many are undated
+    (malformed, or a timestamp that cannot be read)."""
 
     rows: int
     id_hashes: np.ndarray
@@ -159,10 +159,8 @@ class Ingestion:
     def __iter__(self) -> Iterator[pd.DataFrame]:
         # A batch that cannot hold the period is not read: its rows are other periods' events.
         unread = sum(self._rows) - sum(self._rows[n] for n in self._mine)
-        counts, held = (
-            {**dict.fromkeys(COUNTS, 0), "events_read": unread, "other_periods": unread},
-            [],
-        )
+        counts = {**dict.fromkeys(COUNTS, 0), "events_read": unread, "other_periods": unread}
+        held = []
         place = _Placer(self._catalog, self._fates, self._period, self._timezone, self._rows)
         if hasattr(self._files, "placed"):  # the source reads and places its batches
             placed_batches = (p for _, p in self._files.placed(self._mine, place))
@@ -201,11 +199,11 @@ class Ingestion:
         for number, raw in self._same_batches(near):
             events = _parse(raw.iloc[chosen[number]], self._timezone, self._catalog)
             payloads.append(events.payloads().assign(batch=number, row=chosen[number]))
+        if not payloads:  # every copy is dated outside the period: none of its business
+            return _Fates({})
         far = [n for n in chosen if n not in near]
         elsewhere = [_stripped(raw["event_id"].iloc[chosen[n]])
                      for n, raw in self._same_batches(far, ["event_id"])]  # fmt: skip
-        if not payloads:
-            return _Fates({})
         return _Fates.resolve(pd.concat(payloads, ignore_index=True),
                               pa.chunked_array(elsewhere, pa.large_string()))  # fmt: skip
 
