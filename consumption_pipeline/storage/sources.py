@@ -11,6 +11,7 @@ import csv
 import functools
 import hashlib
 import io
+import itertools
 import json
 import mmap
 import os
@@ -210,22 +211,17 @@ class EventFiles:
     ) -> Iterator[tuple[int, pd.DataFrame]]:
         """The batches of these numbers (sorted), in order, with only `columns` of the event
         columns if given; no other batch is read whole."""
-        first, wanted = 0, set(numbers)
-        reads = []
-        for path, entry in zip(self.paths, self.entries(), strict=True):
-            mine = {n - first for n in wanted if first <= n < first + len(entry.facts)}
-            if mine:
-                reads.append((first, sorted(mine), path))
-            first += len(entry.facts)
+        where = self._where()
 
         def chosen() -> Iterator[tuple[int, pd.DataFrame]]:
-            for start, batches, path in reads:
-                read = list(
-                    read_event_batches(path, self.root, columns or self.columns, set(batches))
-                )
-                if len(read) != len(batches):
-                    raise IngestError(f"{path}: the file changed while it was read: ingest again")
-                yield from ((start + b, frame) for b, frame in zip(batches, read, strict=True))
+            for path, group in itertools.groupby(numbers, key=lambda n: where[n][0]):
+                mine = list(group)
+                read = read_event_batches(path, self.root, columns or self.columns,
+                                          {where[n][1] for n in mine})  # fmt: skip
+                for number, frame in itertools.zip_longest(mine, read):
+                    if number is None or frame is None:
+                        raise _changed(path)
+                    yield number, frame
 
         return _read_ahead(chosen())
 
@@ -236,21 +232,27 @@ class EventFiles:
         order, each read where it is placed: on the cluster, if there is one."""
         if not self.cluster:
             return ((len(frame), place(n, frame)) for n, frame in self.parts(numbers))
-        start, where = 0, {}
-        for path, entry in zip(self.paths, self.entries(), strict=True):
-            where |= {start + b: (path, b) for b in range(len(entry.facts))}
-            start += len(entry.facts)
+        where = self._where()
         items = [(n, *where[n]) for n in numbers]
         task = functools.partial(_read_and_place, root=self.root, columns=self.columns, place=place)
         return ordered(task, items, self.cluster)
+
+    def _where(self) -> list[tuple[Path, int]]:
+        """The file of each batch number, and the batch's number within it."""
+        return [(path, batch) for path, entry in zip(self.paths, self.entries(), strict=True)
+                for batch in range(len(entry.facts))]  # fmt: skip
 
 
 def _read_and_place(item: tuple[int, Path, int], root: Path, columns: list[str], place):
     number, path, batch = item
     frames = list(read_event_batches(path, root, columns, {batch}))
     if len(frames) != 1:
-        raise IngestError(f"{path}: the file changed while it was read: ingest again")
+        raise _changed(path)
     return len(frames[0]), place(number, frames[0])
+
+
+def _changed(path: Path) -> IngestError:
+    return IngestError(f"{path}: the file changed while it was read: ingest again")
 
 
 def _read_ahead(batches: Iterator) -> Iterator:
@@ -281,7 +283,7 @@ def file_entry(path: Path, root: Path) -> FileEntry:
     facts = [part_facts(batch) for batch in read_event_batches(path, root, columns)]
     after = os.stat(path)
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-        raise IngestError(f"{path}: the file changed while it was read: ingest again")
+        raise _changed(path)
     return FileEntry(after.st_size, after.st_mtime_ns, digest, facts)
 
 

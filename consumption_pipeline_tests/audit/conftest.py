@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from consumption_pipeline.cli import main
 from consumption_pipeline.defs.resources import SourceDirectory
@@ -51,3 +52,14 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleRun]:
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return SourceDirectory(path=str(DEFAULT_SOURCE)).catalog()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, sqlite_url, postgres_url) -> Iterator[sa.Engine]:
+    """An engine on a new SQLite file, then on the session's PostgreSQL database."""
+    url = sqlite_url if request.param == "sqlite" else postgres_url
+    if request.param == "sqlite":
+        Path(sa.make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    yield engine
+    engine.dispose()

@@ -25,16 +25,6 @@ def inputs(request) -> dict[str, str]:
     return {"suite": "catalog", "catalog": request.node.nodeid}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, sqlite_url, postgres_url):
-    url = sqlite_url if request.param == "sqlite" else postgres_url
-    if request.param == "sqlite":
-        Path(sa.make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
-    yield engine
-    engine.dispose()
-
-
 class Suite:
     """A suite that counts its runs; it passes or fails as told."""
 

@@ -4,24 +4,11 @@ types (money exact, dates at midnight, instants in UTC)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pandas as pd
-import pytest
-import sqlalchemy as sa
 
 from consumption_pipeline.audit import runs
 from consumption_pipeline.audit import store as audit_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, sqlite_url, postgres_url):
-    url = sqlite_url if request.param == "sqlite" else postgres_url
-    if request.param == "sqlite":
-        Path(sa.make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def adhoc_rows(request_id: str, amount: str) -> pd.DataFrame:
