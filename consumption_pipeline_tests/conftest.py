@@ -65,3 +65,15 @@ def postgres_url() -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file in a folder that does not exist yet (the warehouse creates it)."""
     return f"sqlite:///{tmp_path / 'warehouse' / 'warehouse.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[dict[str, str]]:
+    """moto's S3 server on loopback, with the AWS variables pointing at it set for the session
+    (so Dask workers started later read them too)."""
+    from consumption_pipeline_tests.objectstore import s3_server
+
+    with s3_server() as environment, pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        yield environment

@@ -8,9 +8,10 @@ from consumption_pipeline.storage.tables import TABLES
 from consumption_pipeline.storage.warehouse import Warehouse
 
 
-def snapshot(url: str, periods: list[str]) -> dict[str, pd.DataFrame]:
-    """Every period table of the warehouse over `periods`, in a canonical row order."""
-    store = Warehouse(url)
+def snapshot(url: str, periods: list[str], lake: str = "") -> dict[str, pd.DataFrame]:
+    """Every period table of the warehouse (and its lake) over `periods`, in a canonical row
+    order."""
+    store = Warehouse(url, lake)
     tables = {}
     for name in TABLES:
         frame = store.read_periods(name, periods)

@@ -79,7 +79,7 @@ def run_close_command(args: argparse.Namespace) -> int:
     period = f"{args.period}-01"
     warehouse, given_by = warehouse_of(args.warehouse)
     settings = replace(
-        Settings.from_env(), source_dir=str(source_folder(args.source)),
+        Settings.from_env(), source_dir=source_folder(args.source),
         warehouse_url=warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
         as_of=args.as_of, dask_address=dask_of(args.dask),
     )  # fmt: skip

@@ -6,6 +6,7 @@ import argparse
 
 from consumption_pipeline.cli.instance import source_folder
 from consumption_pipeline.dashboard.checks import dagster_home
+from consumption_pipeline.storage import objects
 from consumption_pipeline.storage.settings import Settings, flag, port, warehouse_url
 
 DEFAULT_HOST = "127.0.0.1"
@@ -45,7 +46,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
     # Deferred: the web stack loads for this command alone.
     from consumption_pipeline.dashboard.app import open_dashboard, serve
 
-    source = source_folder(args.source)
+    # An object-store source: the catalog as copied now (the server reads local files).
+    source = objects.local_folder(source_folder(args.source))
     dashboard = open_dashboard(args.warehouse, source, dagster_home(args.dagster_home))
     serve(dashboard, args.host, args.port)
     return 0

@@ -125,7 +125,7 @@ def named(name: str) -> Iterator[None]:
         raise ValueError(f"{name}: {error}") from None
 
 
-def source_folder(given: str | None) -> Path:
+def source_folder(given: str | None) -> str:
     """The source directory: --source, else $CONSUMPTION_SOURCE_DIR, else the shipped sample;
     a folder that does not exist is named with the flag or variable that gave it."""
     if given is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -27,7 +26,7 @@ from consumption_pipeline.cli.instance import (
     warehouse_of,
 )
 from consumption_pipeline.domain import formatting
-from consumption_pipeline.storage import sources
+from consumption_pipeline.storage import objects, sources
 from consumption_pipeline.storage.settings import (
     Settings,
     as_of,
@@ -86,7 +85,7 @@ def add_run_command(commands: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     warehouse, given_by = warehouse_of(args.warehouse)
     chosen = replace(
-        Settings.from_env(), source_dir=str(source_folder(args.source)),
+        Settings.from_env(), source_dir=source_folder(args.source),
         warehouse_url=warehouse, billing_timezone=args.timezone, grace_days=args.grace_days,
         as_of=args.as_of, dask_address=dask_of(args.dask),
     )  # fmt: skip
@@ -118,7 +117,7 @@ def _periods(first: str | None, last: str | None, settings: Settings) -> list[st
 
 def _periods_with_usage(settings: Settings) -> list[str]:
 
-    root = Path(settings.source_dir)
+    root = objects.local_folder(settings.source_dir)
     stamps = [sources.read_events(p, root)["occurred_at"] for p in sources.event_files(root)]
     instants = pd.to_datetime(
         pd.concat(stamps).astype("str"), utc=True, format="ISO8601", errors="coerce"

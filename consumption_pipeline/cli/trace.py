@@ -7,7 +7,7 @@ import argparse
 from consumption_pipeline.audit.trace import LineKey, read_trace, restatement_markdown, to_markdown
 from consumption_pipeline.cli.instance import named, source_folder, warehouse_of
 from consumption_pipeline.domain.catalog import build_catalog
-from consumption_pipeline.storage import sources
+from consumption_pipeline.storage import objects, sources
 from consumption_pipeline.storage.settings import Settings, flag, month, positive_int, warehouse_url
 from consumption_pipeline.storage.warehouse import existing_warehouse
 
@@ -54,7 +54,7 @@ def run_trace(args: argparse.Namespace) -> int:
     if missing:
         raise ValueError(f"trace: {', '.join(missing)} required (or --restatement ID)")
     period = f"{args.period}-01"
-    catalog = build_catalog(sources.read_catalog(source_folder(args.source)))
+    catalog = build_catalog(sources.read_catalog(objects.local_folder(source_folder(args.source))))
     key = LineKey(period, args.account, args.asset, args.resource)
     print(to_markdown(read_trace(store, key, catalog), args.max_events))
     return 0

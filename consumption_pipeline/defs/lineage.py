@@ -14,7 +14,6 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
 import dagster as dg
@@ -27,7 +26,7 @@ from consumption_pipeline.closing.register import ClosureRegister
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
 from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import REQUIRED
-from consumption_pipeline.storage import sources
+from consumption_pipeline.storage import objects, sources
 from consumption_pipeline.storage.tables import TABLES
 from consumption_pipeline.storage.warehouse import Warehouse
 
@@ -124,7 +123,7 @@ def record_lineage(
 
 
 def _source_inputs(source: SourceDirectory, step: str, known: dict[str, str]) -> dict[str, str]:
-    root = Path(source.path)
+    root = objects.local_folder(source.path)
     inputs = {"settings/billing_timezone": source.billing_timezone}
     for name in sorted(REQUIRED):
         path = root / name

@@ -3,14 +3,13 @@
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
 
 from consumption_pipeline.domain.catalog import Catalog, build_catalog
-from consumption_pipeline.storage import sources
+from consumption_pipeline.storage import objects, sources
 from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
 from consumption_pipeline.storage.source_index import SourceIndex
 from consumption_pipeline.storage.warehouse import Warehouse
@@ -19,7 +18,7 @@ from consumption_pipeline.storage.warehouse import Warehouse
 class SourceDirectory(dg.ConfigurableResource):
     """The source directory of docs/rules.md "Inputs" and the billing clock."""
 
-    path: str
+    path: str  # a folder or an object-store URL (storage/objects.py)
     billing_timezone: str = "UTC"
     grace_days: int = 3
     as_of: str = ""
@@ -28,14 +27,14 @@ class SourceDirectory(dg.ConfigurableResource):
 
     def catalog_files(self) -> dict[str, pd.DataFrame]:
         """The catalog files as text, keyed by file name (for the input checks)."""
-        return sources.read_catalog(Path(self.path))
+        return sources.read_catalog(objects.local_folder(self.path))
 
     def catalog(self) -> Catalog:
         return built_catalog(self.catalog_files())
 
     def event_files(self, index: SourceIndex | None = None) -> sources.EventFiles:
         """The event files, read batch by batch; their facts kept in `index`, if given."""
-        return sources.EventFiles(Path(self.path), index=index, cluster=self.dask_address)
+        return sources.EventFiles(self.path, index=index, cluster=self.dask_address)
 
     def today(self) -> pd.Timestamp:
         if self.as_of:

@@ -43,7 +43,7 @@ from consumption_pipeline.defs.schedules import (
     periods_to_refresh,
 )
 from consumption_pipeline.domain.catalog import REQUIRED
-from consumption_pipeline.storage import sources
+from consumption_pipeline.storage import objects, sources
 from consumption_pipeline.storage.settings import Settings
 from consumption_pipeline.storage.warehouse import Warehouse
 
@@ -122,7 +122,7 @@ def build(settings: Settings, billing_job: str) -> dg.Definitions:
     def new_usage_files(
         context: dg.SensorEvaluationContext, source: SourceDirectory, warehouse: WarehouseResource
     ):
-        root = Path(source.path)
+        root = objects.local_folder(source.path)
         known: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
         stamps = file_stamps(root)
         arrived = sorted(n for n, s in stamps.items() if known.get(n, {}).get("stamp") != s)

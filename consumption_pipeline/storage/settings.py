@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from consumption_pipeline.storage import objects
 from consumption_pipeline.storage.cluster import dask_address
 from consumption_pipeline.storage.locks import LOCK_WAIT_SECONDS
 
@@ -159,14 +160,23 @@ def dagster_home(text: str) -> str:
     return text
 
 
-def source_folder(text: str, name: str) -> Path:
-    """The source directory named by `name` (a flag or a variable), which must exist."""
+def source_folder(text: str, name: str) -> str:
+    """The source directory named by `name` (a flag or a variable), which must exist: an
+    absolute path, or an object-store URL (storage/objects.py)."""
+    if objects.is_url(text):
+        try:
+            found = objects.exists(text)
+        except (OSError, ValueError) as error:  # an unknown scheme, no credentials, no server
+            raise ValueError(f"{name} {text}: cannot be opened: {error}") from None
+        if not found:
+            raise ValueError(f"{name} {text}: no such folder (no object under it)")
+        return text
     path = Path(text).resolve()
     if not path.exists():
         raise ValueError(f"{name} {text}: no such folder")
     if not path.is_dir():
         raise ValueError(f"{name} {text}: not a folder")
-    return path
+    return str(path)
 
 
 def lock_wait_seconds(text: str) -> float:

@@ -5,7 +5,7 @@ and per batch its rows, its event-id hashes and the span of its dates. A period'
 reads the entries instead of every file, finds copies and conflicts across all files through
 their hashes, and reads whole only the batches that can hold its own dates (domain/ingest.py)::
 
-    <lake>/_source_index/<sha256 of the file's path>.parquet
+    <lake>/_source_index/<sha256 of the file's path or URL>.parquet
 
 holds one row per event (batch, id hash); the rest of the entry is in the file's metadata. An
 entry is used while its file has the same size and modification time and the code that reads
@@ -41,9 +41,10 @@ class SourceIndex:
     def __init__(self, lake: Lake) -> None:
         self._fs, self._folder = lake.aside("source_index")
 
-    def entry(self, path: Path, root: Path) -> sources.FileEntry:
-        """The file's entry: the kept one while it still describes the file, else a new one."""
-        where = f"{self._folder}/{hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()}.parquet"
+    def entry(self, path: Path, root: Path, key: str) -> sources.FileEntry:
+        """The entry of the file at `path` (under `root`), named `key` wherever it is read
+        (storage/objects.py): the kept one while it still describes the file, else a new one."""
+        where = f"{self._folder}/{hashlib.sha256(key.encode()).hexdigest()}.parquet"
         stat = os.stat(path)
         kept = self._read(where)
         if kept is not None and (kept.size, kept.mtime_ns) == (stat.st_size, stat.st_mtime_ns):

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from consumption_pipeline.domain.catalog import OPTIONAL_FILES, REQUIRED
 from consumption_pipeline.domain.ingest import IngestError, PartFacts, part_facts
+from consumption_pipeline.storage import objects
 from consumption_pipeline.storage.cluster import mapped, ordered
 
 EVENT_COLUMNS = [
@@ -172,12 +173,14 @@ class EventFiles:
     """A source's event files, read batch by batch, one held at a time: the ingest reads them
     more than once. The facts of each file's batches (domain/ingest.PartFacts) come from the
     `index` (storage/source_index.py) when given, else from reading the file; `parts` then
-    reads the chosen batches alone."""
+    reads the chosen batches alone. The source is a path or an object-store URL
+    (storage/objects.py); tasks on a cluster read a file by its name under the source."""
 
     def __init__(
-        self, source: Path, columns: list[str] | None = None, index=None, cluster: str = ""
+        self, source: Path | str, columns: list[str] | None = None, index=None, cluster: str = ""
     ):
-        self.root, self.columns, self.index = Path(source), columns or EVENT_COLUMNS, index
+        self.folder = objects.folder(str(source))
+        self.root, self.columns, self.index = self.folder.copied(), columns or EVENT_COLUMNS, index
         self.cluster = cluster  # a Dask scheduler's address: the files are indexed there
         self.paths = event_files(self.root)
         self._entries: list[FileEntry] | None = None
@@ -190,10 +193,9 @@ class EventFiles:
     def entries(self) -> list[FileEntry]:
         """Each file's digest and the facts of its batches (read once per instance)."""
         if self._entries is None:
-            entry = self.index.entry if self.index is not None else file_entry
-            self._entries = mapped(
-                functools.partial(entry, root=self.root), self.paths, self.cluster
-            )
+            names = [_name(p, self.root) for p in self.paths]
+            task = functools.partial(_entry, folder=self.folder, index=self.index)
+            self._entries = mapped(task, names, self.cluster)
         return self._entries
 
     def facts(self) -> list[PartFacts]:
@@ -214,8 +216,8 @@ class EventFiles:
         where = self._where()
 
         def chosen() -> Iterator[tuple[int, pd.DataFrame]]:
-            for path, group in itertools.groupby(numbers, key=lambda n: where[n][0]):
-                mine = list(group)
+            for name, group in itertools.groupby(numbers, key=lambda n: where[n][0]):
+                mine, path = list(group), self.root / name
                 read = read_event_batches(path, self.root, columns or self.columns,
                                           {where[n][1] for n in mine})  # fmt: skip
                 for number, frame in itertools.zip_longest(mine, read):
@@ -234,18 +236,31 @@ class EventFiles:
             return ((len(frame), place(n, frame)) for n, frame in self.parts(numbers))
         where = self._where()
         items = [(n, *where[n]) for n in numbers]
-        task = functools.partial(_read_and_place, root=self.root, columns=self.columns, place=place)
+        task = functools.partial(
+            _read_and_place, folder=self.folder, columns=self.columns, place=place
+        )
         return ordered(task, items, self.cluster)
 
-    def _where(self) -> list[tuple[Path, int]]:
-        """The file of each batch number, and the batch's number within it."""
-        return [(path, batch) for path, entry in zip(self.paths, self.entries(), strict=True)
+    def _where(self) -> list[tuple[str, int]]:
+        """The file (its name under the source) of each batch number, and the batch's number
+        within it."""
+        return [(_name(path, self.root), batch)
+                for path, entry in zip(self.paths, self.entries(), strict=True)
                 for batch in range(len(entry.facts))]  # fmt: skip
 
 
-def _read_and_place(item: tuple[int, Path, int], root: Path, columns: list[str], place):
-    number, path, batch = item
-    frames = list(read_event_batches(path, root, columns, {batch}))
+def _entry(name: str, folder: objects.LocalFolder | objects.ObjectFolder, index) -> FileEntry:
+    """The entry of the file `name` under `folder`, where this task runs."""
+    path = folder.fetched(name)
+    if index is None:
+        return file_entry(path, folder.root)
+    return index.entry(path, folder.root, folder.key(name))
+
+
+def _read_and_place(item: tuple[int, str, int], folder, columns: list[str], place):
+    number, name, batch = item
+    path = folder.fetched(name)
+    frames = list(read_event_batches(path, folder.root, columns, {batch}))
     if len(frames) != 1:
         raise _changed(path)
     return len(frames[0]), place(number, frames[0])
