@@ -34,14 +34,21 @@ def checked(
     engine: sa.Engine, inputs: Mapping[str, str], run_id: str, check: Callable[[], list[Outcome]]
 ) -> list[Outcome]:
     """The outcomes of `check` over `inputs`: remembered ones if these inputs passed before."""
-    key = pass_key(inputs)
-    found = store.read_rows(engine, "check_passes", {"pass_key": key})
-    if len(found):
-        return [_remembered(row) for row in found.sort_values("position").itertuples()]
+    known = remembered(engine, inputs)
+    if known is not None:
+        return known
     outcomes = check()
     if all(outcome.passed for outcome in outcomes):
-        _remember(engine, key, outcomes, run_id)
+        _remember(engine, pass_key(inputs), outcomes, run_id)
     return outcomes
+
+
+def remembered(engine: sa.Engine, inputs: Mapping[str, str]) -> list[Outcome] | None:
+    """The outcomes remembered for `inputs`, if they passed before."""
+    found = store.read_rows(engine, "check_passes", {"pass_key": pass_key(inputs)})
+    if not len(found):
+        return None
+    return [_remembered(row) for row in found.sort_values("position").itertuples()]
 
 
 def _remember(engine: sa.Engine, key: str, outcomes: list[Outcome], run_id: str) -> None:

@@ -62,13 +62,23 @@ def mapping_digest(values: Mapping[str, object]) -> str:
 def frame_digest(frame: pd.DataFrame, table: sa.Table) -> str:
     """Order-independent digest of the columns of `table` that `frame` carries (but `period`,
     which the warehouse fills in)."""
+    return rows_digest(*row_hashes(frame, table))
+
+
+def row_hashes(frame: pd.DataFrame, table: sa.Table) -> tuple[str, np.ndarray]:
+    """The columns `frame_digest` reads (comma-separated) and a hash of each row of them: the
+    hashes of a table's parts, taken together, give the digest of the whole (`rows_digest`)."""
     columns = [c for c in table.c if c.name in frame.columns and c.name != "period"]
-    if frame.empty:
-        return digest_bytes(",".join(c.name for c in columns).encode(), b"")
     rows = np.full(len(frame), len(columns), dtype=np.uint64)
-    for column in columns:
+    for column in columns if len(frame) else []:
         rows = mix(rows * GOLDEN + _column_hashes(column, frame[column.name]))
-    return digest_bytes(",".join(c.name for c in columns).encode(), np.sort(rows).tobytes())
+    return ",".join(c.name for c in columns), rows
+
+
+def rows_digest(columns: str, *parts: np.ndarray) -> str:
+    """The digest of a table from its `row_hashes`, part by part: rows in no order."""
+    every = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+    return digest_bytes(columns.encode(), np.sort(every).tobytes())
 
 
 _SAMPLE = 100_000  # rows that tell ids that repeat from ids that do not

@@ -11,9 +11,15 @@ from consumption_pipeline.domain import formatting
 EMPTY = "none"
 
 
-def table(frame: pd.DataFrame, max_rows: int | None = None, currency: str | None = None) -> str:
-    """A Markdown table of `frame` (all rows, or the first `max_rows` and a count of the rest).
-    Money columns are in each row's `currency`, else in `currency`."""
+def table(
+    frame: pd.DataFrame,
+    max_rows: int | None = None,
+    currency: str | None = None,
+    total: int | None = None,
+) -> str:
+    """A Markdown table of `frame` (all rows, or the first `max_rows` and a count of the rest,
+    of `total` rows if `frame` is the first of them). Money columns are in each row's
+    `currency`, else in `currency`."""
     if frame.empty:
         return EMPTY
     shown = frame if max_rows is None else frame.head(max_rows)
@@ -28,8 +34,9 @@ def table(frame: pd.DataFrame, max_rows: int | None = None, currency: str | None
         + " |"
         for row, row_currency in zip(shown.itertuples(index=False), currencies, strict=True)
     ]
-    if len(frame) > len(shown):
-        lines.append(f"\n… {len(frame) - len(shown):,} more rows")
+    rows = len(frame) if total is None else total
+    if rows > len(shown):
+        lines.append(f"\n… {rows - len(shown):,} more rows")
     return "\n".join(lines)
 
 

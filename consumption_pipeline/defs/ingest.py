@@ -12,17 +12,23 @@ import pandas as pd
 
 from consumption_pipeline.audit import check_passes, fingerprints
 from consumption_pipeline.defs.lineage import alongside, output_digests, record_lineage
-from consumption_pipeline.defs.metadata import check_result, check_spec, table_metadata
+from consumption_pipeline.defs.metadata import (
+    PREVIEW_ROWS,
+    check_result,
+    check_spec,
+    table_metadata,
+)
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource, built_catalog
 from consumption_pipeline.domain.catalog import REQUIRED, Catalog, CatalogError
-from consumption_pipeline.domain.ingest import Ingested, Ingestion, PartFacts, concat_events
+from consumption_pipeline.domain.ingest import Ingestion, PartFacts, concat_events
 from consumption_pipeline.quality.conservation import events_reconcile
 from consumption_pipeline.quality.inputs import check_catalog, check_name
 from consumption_pipeline.quality.outcome import Outcome
-from consumption_pipeline.quality.usage import accepted_usage, quarantine_explained
+from consumption_pipeline.quality.usage import AcceptedUsage, quarantine_explained
 from consumption_pipeline.storage import sources
 from consumption_pipeline.storage.source_index import SourceIndex
 from consumption_pipeline.storage.sources import catalog_digest
+from consumption_pipeline.storage.tables import TABLES
 from consumption_pipeline.storage.warehouse import Warehouse
 
 
@@ -71,36 +77,42 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             made_of = {**event_files, "catalog": catalog_digest(catalog_files),
                        "billing_timezone": source.billing_timezone,
                        "suite": "accepted_usage", "period": context.partition_key}  # fmt: skip
-            accepted: list[pd.DataFrame] = []
-            # Accepted events go to the lake batch by batch as they are placed (and are kept for the
-            # checks); then the SQL tables, in one transaction.
-            store.write_batches(context.partition_key, "usage_events", _kept(run, accepted))
-            result = Ingested(concat_events(accepted), run.quarantined_events, run.reconciliation)
-            sql = {"quarantined_events": result.quarantined_events,
-                   "ingest_reconciliation": pd.DataFrame([result.reconciliation])}  # fmt: skip
-            written = {"usage_events": result.usage_events, **sql}
+            known = check_passes.remembered(store.engine, made_of)
+            accepted = _Accepted(None if known else AcceptedUsage(catalog, period))
+            # Accepted events go to the lake part by part as they are placed, each part checked
+            # and hashed for the digest as it goes by; then the SQL tables, in one transaction.
+            store.write_batches(context.partition_key, "usage_events", accepted.taking(run))
+            quarantined = run.quarantined_events
+            sql = {"quarantined_events": quarantined,
+                   "ingest_reconciliation": pd.DataFrame([run.reconciliation])}  # fmt: skip
+
+            def reread() -> Iterator[pd.DataFrame]:
+                columns = ["source_file", "row_number", "event_id"]
+                return store.read_batches("usage_events", context.partition_key, columns)
 
             def write_and_check() -> list[Outcome]:
                 store.replace_period(context.partition_key, sql)
-                usage_checks = check_passes.checked(
+                usage_checks = known or check_passes.checked(
                     store.engine, made_of, context.run.run_id,
-                    lambda: [accepted_usage(result.usage_events, catalog, period)],
+                    lambda: [accepted.suite.outcome(reread)],
                 )  # fmt: skip
                 return [*catalog_checks, *usage_checks,
-                        events_reconcile(files.rows, result.usage_events, result.quarantined_events,
-                                         result.reconciliation)]  # fmt: skip
+                        events_reconcile(files.rows, accepted.rows, quarantined,
+                                         run.reconciliation)]  # fmt: skip
 
-            outcomes, digests = alongside(lambda: output_digests(written), write_and_check)
-            version = record_lineage(context, source, store, written, event_files, digests)
-        reasons = result.quarantined_events["reason"].value_counts().to_dict()
+            outcomes, digests = alongside(lambda: output_digests(sql), write_and_check)
+            digests["usage_events"] = accepted.digest()
+            version = record_lineage(context, source, store, sql, event_files, digests,
+                                     rows={"usage_events": accepted.rows})  # fmt: skip
+        reasons = quarantined["reason"].value_counts().to_dict()
         yield dg.MaterializeResult(asset_key="usage_events", data_version=version, metadata=table_metadata(
-            result.usage_events, **{k: int(v) for k, v in result.reconciliation.items()},
+            accepted.head(), accepted.rows, **{k: int(v) for k, v in run.reconciliation.items()},
             **{"dagster/uri": store.lake.uri("usage_events", context.partition_key)}))  # fmt: skip
         yield dg.MaterializeResult(asset_key="quarantined_events", data_version=version, metadata=table_metadata(
-            result.quarantined_events, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
+            quarantined, **{f"reason/{k}": int(v) for k, v in reasons.items()}))  # fmt: skip
         for outcome in outcomes:
             yield check_result("usage_events", outcome, blocking=True)
-        outcome = quarantine_explained(result.quarantined_events)
+        outcome = quarantine_explained(quarantined)
         yield check_result("quarantined_events", outcome, blocking=False)
 
     return ingest_events
@@ -112,10 +124,37 @@ def _catalog_checks(store: Warehouse, run_id: str, files: dict[str, pd.DataFrame
     return check_passes.checked(store.engine, suite, run_id, lambda: check_catalog(files))
 
 
-def _kept(batches: Iterable[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for batch in batches:
-        kept.append(batch)
-        yield batch
+class _Accepted:
+    """The accepted events as they go to the lake, part by part: counted, hashed for their
+    digest, their first rows kept for the preview, and checked by `suite` (none: its outcome is
+    remembered). No part is kept."""
+
+    def __init__(self, suite: AcceptedUsage | None):
+        self.suite, self.rows = suite, 0
+        self._hashes: list = []
+        self._columns, self._heads = "", []
+
+    def taking(self, parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for part in parts:
+            self._take(part)
+            yield part
+        if not self._hashes:  # no event: the checks and the digest see an empty table
+            self._take(concat_events([]))
+
+    def _take(self, part: pd.DataFrame) -> None:
+        self.rows += len(part)
+        self._columns, hashes = fingerprints.row_hashes(part, TABLES["usage_events"])
+        self._hashes.append(hashes)
+        shown = sum(len(h) for h in self._heads)
+        self._heads.append(part.head(max(PREVIEW_ROWS - shown, 0)))
+        if self.suite is not None:
+            self.suite.add(part)
+
+    def digest(self) -> str:
+        return fingerprints.rows_digest(self._columns, *self._hashes)
+
+    def head(self) -> pd.DataFrame:
+        return concat_events(self._heads)
 
 
 class _Counted:

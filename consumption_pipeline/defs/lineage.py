@@ -80,12 +80,15 @@ def record_lineage(
     written: dict[str, pd.DataFrame],
     extra_inputs: dict[str, str] | None = None,
     outputs: dict[str, str] | None = None,
+    rows: dict[str, int] | None = None,
 ) -> dg.DataVersion:
     """Record the run, inputs, code version and row counts of the tables this step just wrote
-    (`outputs`: their digests, if already computed); return their data version."""
+    (`outputs`: their digests, if already computed; `rows`: the row counts of those written
+    part by part, not in `written`); return their data version."""
     store = warehouse.open() if isinstance(warehouse, WarehouseResource) else warehouse
     step, period = context.assets_def.node_def.name, context.partition_key
     outputs = output_digests(written) if outputs is None else outputs
+    counts = {**{name: len(frame) for name, frame in written.items()}, **(rows or {})}
     extra_inputs = extra_inputs or {}
     inputs = {**_source_inputs(source, step, extra_inputs), **_upstream_inputs(store, step, period),
               **extra_inputs}  # fmt: skip
@@ -98,26 +101,25 @@ def record_lineage(
     # the assets of one step share its code version (defs/metadata.described)
     code = context.assets_def.code_versions_by_key[next(iter(context.selected_asset_keys))]
     fingerprint = fingerprints.mapping_digest({"code_version": code, **inputs})
-    if written:  # the restatements step writes only audit tables: metadata alone
+    if counts:  # the restatements step writes only audit tables: metadata alone
         runs.record(store.engine, pd.DataFrame({
-            "period": pd.Timestamp(period), "step": step, "table_name": list(written),
+            "period": pd.Timestamp(period), "step": step, "table_name": list(counts),
             "run_id": context.run.run_id, "code_version": code, "fingerprint": fingerprint,
-            "inputs": json.dumps(inputs, sort_keys=True), "output_digest": list(outputs.values()),
-            "row_count": [len(frame) for frame in written.values()],
+            "inputs": json.dumps(inputs, sort_keys=True),
+            "output_digest": [outputs[name] for name in counts], "row_count": list(counts.values()),
             "recorded_at": pd.Timestamp(dt.datetime.now(dt.UTC)),
         }))  # fmt: skip
     assets = {key.to_user_string() for key in context.selected_asset_keys}
     metadata = {
         **{f"lineage/input/{k}": v for k, v in sorted(inputs.items())},
         # rows of the tables that are no asset of their own (an asset shows its row count)
-        **{f"lineage/rows/{k}": len(v) for k, v in written.items() if k not in assets},
+        **{f"lineage/rows/{k}": n for k, n in counts.items() if k not in assets},
         **{f"lineage/output/{k}": v for k, v in outputs.items()},
     }  # fmt: skip
     for key in context.selected_asset_keys:
         context.add_asset_metadata(metadata, asset_key=key)
     if step == "ingest" and _due_and_not_closed(store, source, period):
-        events = len(written["usage_events"])
-        keep_billed_basis(store, period, events, inputs, fingerprints.code_version(),
+        keep_billed_basis(store, period, counts["usage_events"], inputs, fingerprints.code_version(),
                           context.run.run_id)  # fmt: skip
     return dg.DataVersion(fingerprint)
 

@@ -102,13 +102,18 @@ PREVIEW_ROWS = 10
 FAILING_ROWS = 50  # failing rows shown in a check's metadata
 
 
-def preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MarkdownMetadataValue:
-    """The first `rows` rows, in the reports' formats (money at its currency's minor unit)."""
-    return dg.MetadataValue.md(markdown.table(frame, max_rows=rows))
+def preview(
+    frame: pd.DataFrame, rows: int = PREVIEW_ROWS, total: int | None = None
+) -> dg.MarkdownMetadataValue:
+    """The first `rows` rows, in the reports' formats (money at its currency's minor unit), of
+    `total` if `frame` is the first of them."""
+    return dg.MetadataValue.md(markdown.table(frame, max_rows=rows, total=total))
 
 
-def table_metadata(frame: pd.DataFrame, **extra) -> dict:
-    return {"dagster/row_count": len(frame), "preview": preview(frame), **extra}
+def table_metadata(frame: pd.DataFrame, total: int | None = None, **extra) -> dict:
+    """A table's row count and first rows; `frame` may be the first `total` rows of it."""
+    rows = len(frame) if total is None else total
+    return {"dagster/row_count": rows, "preview": preview(frame, total=rows), **extra}
 
 
 def check_spec(

@@ -27,10 +27,11 @@ LEDGER_FLOWS = {"credit": "credited", "debit": "debited", "expired": "expired",
 
 
 def events_reconcile(
-    rows_read: int, usage_events: pd.DataFrame, quarantined: pd.DataFrame, counts: dict[str, int]
+    rows_read: int, accepted: int, quarantined: pd.DataFrame, counts: dict[str, int]
 ) -> Outcome:
-    """Every row read is accepted, a removed duplicate, quarantined or another period's."""
-    accepted, held = len(usage_events), len(quarantined)
+    """Every row read is accepted (`accepted` rows written to usage_events), a removed
+    duplicate, quarantined or another period's."""
+    held = len(quarantined)
     placed = accepted + counts["duplicates"] + held + counts["other_periods"]
     laws = [
         (rows_read == placed, f"{rows_read} events read = {accepted} accepted + "

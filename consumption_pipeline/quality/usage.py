@@ -8,6 +8,9 @@ says why, and where it was read (source file and row), so nothing is lost withou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -16,7 +19,13 @@ from consumption_pipeline.domain.calendar import period_bounds
 from consumption_pipeline.domain.catalog import Catalog, lookup
 from consumption_pipeline.domain.hashing import Among, repeated_hashes, text_hashes
 from consumption_pipeline.domain.quantities import DECIMALS, MAX_QUANTITY
-from consumption_pipeline.quality.expectations import Failure, gxe, membership, validate_by_column
+from consumption_pipeline.quality.expectations import (
+    ROW_LIMIT,
+    Failure,
+    gxe,
+    membership,
+    validate_by_column,
+)
 from consumption_pipeline.quality.outcome import Outcome, verdict
 
 LOCATION = ["source_file", "row_number", "event_id", "column", "expected", "got"]
@@ -26,17 +35,76 @@ EXPLAINED = ["reason", "source_file", "row_number"]
 
 def accepted_usage(usage_events: pd.DataFrame, catalog: Catalog, period: pd.Timestamp) -> Outcome:
     """The accepted events of `period` against the suite of this module's docstring."""
-    frame = usage_events.reset_index(drop=True)
+    suite = AcceptedUsage(catalog, period)
+    suite.add(usage_events)
+    return suite.outcome(lambda: [])
+
+
+class AcceptedUsage:
+    """The accepted_usage suite over the events of `period` given part by part, each part
+    checked as it comes: the outcome is the one of all the parts as one frame. Each rule's
+    count adds up and its first failing rows are the first of the parts in order; an event id
+    repeated across parts is found by its hash, and confirmed on the ids read again."""
+
+    def __init__(self, catalog: Catalog, period: pd.Timestamp) -> None:
+        self._catalog, self._period = catalog, period
+        self._rows, self._hashes = 0, []
+        self._failed: dict[int, tuple[Failure, list[list]]] = {}  # order -> counted, located
+
+    def add(self, part: pd.DataFrame) -> None:
+        frame = part.reset_index(drop=True)
+        checked, hashes = _checked_columns(frame, self._catalog, self._period)
+        for f in validate_by_column(checked, _suite(self._period), "accepted_usage"):
+            counted, located = self._failed.get(f.order, (replace(f, count=0), []))
+            located += _where(frame, f)[: ROW_LIMIT - len(located)]
+            self._failed[f.order] = replace(counted, count=counted.count + f.count), located
+        self._rows += len(frame)
+        self._hashes.append(hashes)
+
+    def outcome(self, reread: Callable[[], Iterable[pd.DataFrame]]) -> Outcome:
+        """The outcome; `reread` gives the parts' source_file, row_number and event_id again,
+        in order, when an id's hash repeats across parts."""
+        if len(self._hashes) > 1:
+            self._unique_across(reread)
+        failed = [self._failed[order] for order in sorted(self._failed)]
+        violations = sum(counted.count for counted, _ in failed)
+        located = _listed([row for _, rows in failed for row in rows])
+        return verdict("accepted_usage", located, f"{self._rows} accepted events",
+                       events=self._rows, violations=violations)  # fmt: skip
+
+    def _unique_across(self, reread: Callable[[], Iterable[pd.DataFrame]]) -> None:
+        """The uniqueness rule over every part: ids whose hashes repeat, compared as text."""
+        repeated = repeated_hashes(self._hashes)
+        if not len(repeated):
+            return
+        among = Among(repeated)
+        maybe = pd.concat([part.iloc[among.rows(hashes)]
+                           for part, hashes in zip(reread(), self._hashes, strict=True)],
+                          ignore_index=True)  # fmt: skip
+        twice = maybe[maybe["event_id"].notna() & maybe["event_id"].duplicated(keep=False)]
+        self._failed.pop(_UNIQUE_ORDER, None)
+        if len(twice):
+            rule = Failure(_UNIQUE_ORDER, "event_id", UNIQUE, len(twice), [])
+            located = [[*where, "event_id", UNIQUE, where[2]]
+                       for where in twice[["source_file", "row_number", "event_id"]]
+                       .head(ROW_LIMIT).itertuples(index=False)]  # fmt: skip
+            self._failed[_UNIQUE_ORDER] = rule, located
+
+
+UNIQUE = "a unique event_id"
+_UNIQUE_ORDER = len(KEYS)  # the suite's rule after the keys' null checks
+
+
+def _suite(period: pd.Timestamp) -> list:
     start, end = period_bounds(period)
-    checked = _checked_columns(frame, catalog, start)
     e = gxe()
 
     def expect(kind, about: str, expected: str, **kwargs):
         return getattr(e, kind)(meta={"column": about, "expected": expected}, **kwargs)
 
-    suite = [
+    return [
         *(expect("ExpectColumnValuesToNotBeNull", c, "a value", column=c) for c in KEYS),
-        expect("ExpectColumnValuesToBeInSet", "event_id", "a unique event_id",
+        expect("ExpectColumnValuesToBeInSet", "event_id", UNIQUE,
                column="event_id once", value_set=[True]),
         expect("ExpectColumnValuesToBeBetween", "quantity", f"a quantity in [0, {MAX_QUANTITY})",
                column="quantity", min_value=0, max_value=MAX_QUANTITY, strict_max=True),
@@ -51,19 +119,18 @@ def accepted_usage(usage_events: pd.DataFrame, catalog: Catalog, period: pd.Time
         expect("ExpectColumnValuesToBeInSet", "asset_id", "an asset of the event's account",
                column="asset of the account", value_set=[True]),
     ]  # fmt: skip
-    failures = validate_by_column(checked, suite, "accepted_usage")
-    # Rows are listed up to a limit per rule; the count of broken rules is exact.
-    violations = sum(f.count for f in failures)
-    return verdict("accepted_usage", _located(frame, failures), f"{len(frame)} accepted events",
-                   events=len(frame), violations=violations)  # fmt: skip
 
 
-def _checked_columns(frame: pd.DataFrame, catalog: Catalog, start: pd.Timestamp) -> pd.DataFrame:
-    """The columns the suite reads. GX copies its frame once per expectation: ids as categories
-    (integer codes, same nulls and equalities) and derived columns keep ten million rows cheap."""
+def _checked_columns(
+    frame: pd.DataFrame, catalog: Catalog, period: pd.Timestamp
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The columns the suite reads, and the hashes of the event ids. GX copies its frame once
+    per expectation: ids as categories (integer codes, same nulls and equalities) and derived
+    columns keep ten million rows cheap."""
+    start, _ = period_bounds(period)
     ids = {c: frame[c].astype("category") for c in ["account_id", "usage_resource_id"]}
     event_ids, hashes = _hashed(frame["event_id"])
-    return pd.DataFrame({
+    checked = pd.DataFrame({
         # Event ids as their hashes (same nulls); uniqueness as a column, told by the hashes and
         # confirmed on the text of the few ids whose hashes repeat.
         "event_id": event_ids, "event_id once": _once(frame["event_id"], hashes), **ids,
@@ -81,6 +148,7 @@ def _checked_columns(frame: pd.DataFrame, catalog: Catalog, start: pd.Timestamp)
         # The event's account owns its asset (a pair-in-set expectation is row by row: too slow).
         "asset of the account": _owned(frame, catalog),
     })  # fmt: skip
+    return checked, hashes
 
 
 def _owned(frame: pd.DataFrame, catalog: Catalog) -> pd.Series:
@@ -122,12 +190,21 @@ def quarantine_explained(quarantined_events: pd.DataFrame) -> Outcome:
 
 
 def _located(frame: pd.DataFrame, failures: list[Failure]) -> pd.DataFrame:
+    return _listed([row for f in failures for row in _where(frame, f)])
+
+
+def _where(frame: pd.DataFrame, failure: Failure) -> list[list]:
+    """The LOCATION of each failing row of `failure`."""
     rows = []
-    for f in failures:
-        for i in f.rows:
-            got = frame.at[i, f.column] if f.column in frame else None
-            where = frame.loc[i, ["source_file", "row_number", "event_id"]]
-            rows.append([*where, f.column, f.expected, "" if _missing(got) else got])
+    for i in failure.rows:
+        got = frame.at[i, failure.column] if failure.column in frame else None
+        where = frame.loc[i, ["source_file", "row_number", "event_id"]]
+        rows.append([*where, failure.column, failure.expected, "" if _missing(got) else got])
+    return rows
+
+
+def _listed(rows: list[list]) -> pd.DataFrame:
+    """Located rows as the outcome's failing rows."""
     # One problem per event (the first of the suite), in file order.
     out = pd.DataFrame(rows, columns=LOCATION).drop_duplicates(["source_file", "row_number"])
     out = out.sort_values(["source_file", "row_number"], kind="stable")

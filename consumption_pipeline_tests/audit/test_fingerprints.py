@@ -7,7 +7,13 @@ from decimal import Decimal
 import pandas as pd
 import pyarrow as pa
 
-from consumption_pipeline.audit.fingerprints import file_digest, files_digest, frame_digest
+from consumption_pipeline.audit.fingerprints import (
+    file_digest,
+    files_digest,
+    frame_digest,
+    row_hashes,
+    rows_digest,
+)
 from consumption_pipeline.storage.tables import TABLES
 
 EVENTS = TABLES["usage_events"]
@@ -37,6 +43,18 @@ def test_a_changed_added_or_removed_row_changes_the_digest():
     assert frame_digest(events([50.0, 130.0, 1.000001]), EVENTS) != base  # the 6th decimal
     assert frame_digest(events([50.0, 130.0]), EVENTS) != base
     assert frame_digest(events([50.0, 130.0, 1.0]).assign(asset_id="A2"), EVENTS) != base
+
+
+def test_the_parts_of_a_table_digest_as_the_table():
+    frame = events([50.0, 130.0, 0.000001])
+    # Parts in another order than the rows, one with its ids as categories, one empty.
+    parts = [frame.iloc[[2]].astype({"account_id": "category"}), frame.iloc[:0], frame.iloc[:2]]
+    hashes = [row_hashes(part, EVENTS) for part in parts]
+    assert {columns for columns, _ in hashes} == {",".join(frame.columns)}
+    digest = rows_digest(hashes[0][0], *(h for _, h in hashes))
+    assert digest == frame_digest(frame, EVENTS)
+    assert rows_digest(*row_hashes(frame.iloc[:0], EVENTS)) == frame_digest(frame.iloc[:0], EVENTS)
+    assert rows_digest(hashes[0][0], hashes[0][1], hashes[2][1][:1]) != digest  # a row left out
 
 
 def test_money_is_compared_to_six_decimals():

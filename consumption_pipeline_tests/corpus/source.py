@@ -157,7 +157,7 @@ def bill(
     drawn = draw_down(rated, create_buckets(catalog, period), pd.DataFrame(), catalog, period)
     summaries = summarize(drawn.usage_summaries, catalog, period, AS_OF)
     laws = [
-        events_reconcile(sum(len(f) for f in files), ingested.usage_events,
+        events_reconcile(sum(len(f) for f in files), len(ingested.usage_events),
                          ingested.quarantined_events, ingested.reconciliation),
         drawdown_conserved(drawn.usage_summaries, drawn.entitlement_ledger),
         bucket_balances_conserved(drawn.bucket_balances, drawn.entitlement_ledger,

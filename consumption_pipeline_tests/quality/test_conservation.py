@@ -23,7 +23,7 @@ def frame(rows: int, **columns) -> pd.DataFrame:
 
 def test_events_reconcile_when_every_row_read_has_one_place():
     # 10 read = 6 accepted + 1 duplicate + 2 quarantined + 1 of another period.
-    outcome = events_reconcile(10, frame(6), frame(2), COUNTS)
+    outcome = events_reconcile(10, 6, frame(2), COUNTS)
     assert outcome.passed
     assert outcome.summary == ("passed: 10 events read = 6 accepted + 1 duplicates + 2 quarantined"
                                " + 1 of other periods (= 10)")  # fmt: skip
@@ -31,7 +31,7 @@ def test_events_reconcile_when_every_row_read_has_one_place():
 
 def test_an_event_lost_between_the_files_and_the_tables_is_named():
     # 11 rows in the files, but the counts place 10: one event is unaccounted for.
-    outcome = events_reconcile(11, frame(6), frame(2), COUNTS)
+    outcome = events_reconcile(11, 6, frame(2), COUNTS)
     assert not outcome.passed
     assert outcome.failing["problem"].tolist() == [
         "expected 11 events read = 6 accepted + 1 duplicates + 2 quarantined + 1 of other periods"
@@ -42,7 +42,7 @@ def test_an_event_lost_between_the_files_and_the_tables_is_named():
 
 def test_rows_written_must_match_the_counts():
     # The counts say 6 accepted, the table got 5: 5 + 1 + 2 + 1 = 9 placed out of 10 read.
-    outcome = events_reconcile(10, frame(5), frame(2), COUNTS)
+    outcome = events_reconcile(10, 5, frame(2), COUNTS)
     assert outcome.failing["law"].tolist() == [
         "10 events read = 5 accepted + 1 duplicates + 2 quarantined + 1 of other periods (= 9)",
         "6 counted accepted = 5 rows written to usage_events",

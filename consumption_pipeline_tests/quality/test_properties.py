@@ -207,7 +207,7 @@ def test_three_periods_keep_every_conservation_law_and_no_balance_goes_negative(
         summaries = summarize(drawn.usage_summaries, cat, period, pd.Timestamp("2026-12-31"))
         previous = carried.reindex(columns=["bucket_id", "closing"])
         assert_passed(
-            events_reconcile(len(events), ingested.usage_events, ingested.quarantined_events,
+            events_reconcile(len(events), len(ingested.usage_events), ingested.quarantined_events,
                              ingested.reconciliation),
             drawdown_conserved(drawn.usage_summaries, drawn.entitlement_ledger),
             bucket_balances_conserved(drawn.bucket_balances, drawn.entitlement_ledger, previous),
