@@ -76,13 +76,15 @@ def test_a_run_on_the_cluster_equals_a_run_in_one_process(cluster, bucket, tmp_p
     monkeypatch.setenv("CONSUMPTION_LAKE_URL", f"{bucket}/lake")
     with get_task_stream(client) as tasks:
         there = bill(tmp_path / "there", monkeypatch, f"{bucket}/source", "--dask", address)
-    # The sample's four event files, indexed per period (eight tasks), and the batches that can
-    # hold each period's dates read and placed, spread over both workers.
+    # The sample's four event files, indexed per period (eight tasks), the batches that can
+    # hold each period's dates read and placed, and the accepted events summed by window part
+    # by part (a part per placed batch), spread over both workers.
     workers = set(client.scheduler_info()["workers"])
     indexed = [t for t in tasks.data if "entry" in t["key"]]
     placed = [t for t in tasks.data if "place" in t["key"]]
-    assert len(indexed) == 8 and len(placed) >= 2
-    assert {t["worker"] for t in indexed} == {t["worker"] for t in indexed + placed} == workers
+    summed = [t for t in tasks.data if "part_of" in t["key"]]
+    assert len(indexed) == 8 and len(placed) >= 2 and len(summed) >= 2
+    assert {t["worker"] for t in indexed} == {t["worker"] for t in tasks.data} == workers
     expected, got = snapshot(here, PERIODS), snapshot(there, PERIODS, f"{bucket}/lake")
     assert list(got) == list(expected)
     for name in expected:

@@ -1,5 +1,7 @@
 """Stage 3 asset: usage summaries per window, converted to tokens, with the rate chosen."""
 
+import functools
+
 import dagster as dg
 import pandas as pd
 
@@ -11,8 +13,9 @@ from consumption_pipeline.defs.metadata import (
     table_metadata,
 )
 from consumption_pipeline.defs.resources import SourceDirectory, WarehouseResource
-from consumption_pipeline.domain.rating import RATED_FROM, rate_usage
+from consumption_pipeline.domain.rating import RATED_FROM, rate_sums, rate_usage, window_sums
 from consumption_pipeline.quality.anomalies import volume_anomalies
+from consumption_pipeline.storage.warehouse import Warehouse
 
 
 def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -27,8 +30,7 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """One row per (account, asset, resource, window): consumption and drawdown quantity."""
         with warehouse.holding(context) as store:
-            events = store.read_batches("usage_events", context.partition_key, RATED_FROM)
-            rated = rate_usage(events, source.catalog(), pd.Timestamp(context.partition_key))
+            rated = _rated(store, source, context.partition_key)
             written = {"rated_usage": rated}
             _, digests = alongside(lambda: output_digests(written),
                                    lambda: store.replace_period(context.partition_key, written))  # fmt: skip
@@ -42,6 +44,17 @@ def build(periods: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         )  # fmt: skip
 
     return rated_usage
+
+
+def _rated(store: Warehouse, source: SourceDirectory, period: str) -> pd.DataFrame:
+    """The period's rated usage; with a cluster, each part of the events summed by window
+    there, the parts' sums combined here."""
+    catalog, month = source.catalog(), pd.Timestamp(period)
+    if not source.dask_address:
+        return rate_usage(store.read_batches("usage_events", period, RATED_FROM), catalog, month)
+    task = functools.partial(window_sums, catalog=catalog, period=month)
+    parts = store.lake.mapped_parts("usage_events", period, RATED_FROM, task, source.dask_address)
+    return rate_sums(parts, catalog, month)
 
 
 def _previous(period: str) -> str:

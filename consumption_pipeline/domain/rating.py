@@ -49,6 +49,29 @@ def rate_usage(
     windows = _Windows(ids, period)
     for events in [usage_events] if isinstance(usage_events, pd.DataFrame) else usage_events:
         windows.add(events)
+    return _rated(windows, ids, catalog)
+
+
+def window_sums(usage_events: pd.DataFrame, catalog: Catalog, period: pd.Timestamp) -> pa.Table:
+    """The partial sums per window of a part of the accepted events, wherever they are worked
+    out (a cluster's task): `rate_sums` combines those of every part. They carry the float sum
+    of each window's units, so that the parts' sums are checked as one frame's would be."""
+    windows = _Windows(_Ids(catalog), period, careful=True)
+    windows.add(usage_events)
+    return windows.folded()
+
+
+def rate_sums(parts: Iterable[pa.Table], catalog: Catalog, period: pd.Timestamp) -> pd.DataFrame:
+    """Rated usage summaries from the `window_sums` of every part of the accepted events: the
+    same as `rate_usage` of the events."""
+    ids = _Ids(catalog)
+    windows = _Windows(ids, period, careful=True)
+    for part in parts:
+        windows.merge(part)
+    return _rated(windows, ids, catalog)
+
+
+def _rated(windows: _Windows, ids: _Ids, catalog: Catalog) -> pd.DataFrame:
     summaries = windows.summaries()
     _convert_to_tokens(summaries, ids, catalog)
     _resolve_rates(summaries, ids, catalog)
@@ -93,8 +116,9 @@ class _Windows:
     _DAYS = 1 << 16  # window days from the period start, biased to allow any date
     _FOLD_ROWS = 1 << 24  # events held before they are folded into the partial sums (256 MB)
 
-    def __init__(self, ids: _Ids, period: pd.Timestamp):
+    def __init__(self, ids: _Ids, period: pd.Timestamp, careful: bool = False):
         self.ids, (self.start, self.end) = ids, period_bounds(period)
+        self._careful = careful  # float sums of units from the first event on
         self.start_day = _days(pd.Series([self.start]))[0]
         owners = len(ids.accounts) + len(ids.assets)
         if owners * max(len(ids.resources), 1) >= 2**63 // self._DAYS:
@@ -130,16 +154,27 @@ class _Windows:
         # Rare: with this much usage a window's int64 sum might wrap. Float sums of what comes
         # from now on tell: every window held less than 2**62 micro-units until now, so one can
         # only pass 2**63 if what it gets from now on reaches 2**62.
-        if self._units >= EXACT_SUM_UNITS:
+        if self._careful or self._units >= EXACT_SUM_UNITS:
             events, sums = events.append_column("units", pa.array(micro / MICRO)), _CAREFUL_SUMS
-            if "units" not in self._partial.column_names:
-                zeros = pa.array(np.zeros(self._partial.num_rows))
-                self._partial = self._partial.append_column("units", zeros)
-        folded = _aggregate(events, sums)
+        self.merge(_aggregate(events, sums))
+
+    def merge(self, folded: pa.Table) -> None:
+        """Add partial sums (of `_fold`, here or in another process) to these. Sums without the
+        units' float sums count them as none (they come from before they were needed)."""
+        self._partial, folded = (
+            _with_units(self._partial, folded),
+            _with_units(folded, self._partial),
+        )
         if self._partial.num_rows:
+            sums = _CAREFUL_SUMS if "units" in self._partial.column_names else _SUMS
             merged = [(name, "sum" if how == "count" else how, name) for _, how, name in sums]
             folded = _aggregate(pa.concat_tables([self._partial, folded]), merged)
         self._partial = folded
+
+    def folded(self) -> pa.Table:
+        """The partial sums of every event added."""
+        self._fold()
+        return self._partial
 
     def _owner_ranks(self) -> np.ndarray:
         """Each owner's place in the summaries' order: by account, then asset (none first)."""
@@ -186,6 +221,13 @@ class _Windows:
 _SUMS = [("micro", "sum", "total"), ("micro", "max", "peak"), ("micro", "count", "event_count")]
 _CAREFUL_SUMS = [*_SUMS, ("units", "sum", "units")]
 _PARTIAL = ["key", "total", "peak", "event_count"]
+
+
+def _with_units(sums: pa.Table, other: pa.Table) -> pa.Table:
+    """`sums` with a units column of zeros if `other` has one and it has not."""
+    if "units" in sums.column_names or "units" not in other.column_names:
+        return sums
+    return sums.append_column("units", pa.array(np.zeros(sums.num_rows)))
 
 
 def _aggregate(table: pa.Table, sums: list[tuple[str, str, str]]) -> pa.Table:

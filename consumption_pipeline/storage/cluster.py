@@ -2,8 +2,9 @@
 
 With an address (CONSUMPTION_DASK_ADDRESS, or --dask on `run` and `close`), the event-level work
 that stands alone file by file or batch by batch runs as tasks on the cluster: reading each event
-file for its entry in the source index, and reading and placing each batch of the period; without
-one it runs here, in the same functions: there is one implementation of every rule. The tasks are
+file for its entry in the source index, reading and placing each batch of the period, and summing
+each part of the accepted events by window for the rating; without one it runs here, in the same
+functions: there is one implementation of every rule. The tasks are
 idempotent (an index entry is written beside its final name and moved into place; a placed batch
 is a value), so the cluster runs a task again when its worker is lost.
 """

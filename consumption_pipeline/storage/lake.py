@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from consumption_pipeline.storage.cluster import mapped
 from consumption_pipeline.storage.tables import DISTINCT_COLUMNS, LAKE_TABLES, TABLES
 from consumption_pipeline.storage.wire import (
     check_known,
@@ -140,6 +141,22 @@ class Lake:
             for batch in file.iter_batches(_BATCH_ROWS, columns=[c.name for c in view.columns]):
                 yield to_frame(view, pa.Table.from_batches([batch]))
 
+    def mapped_parts(
+        self, name: str, period: str, columns: Sequence[str], function: Callable, address: str
+    ) -> list:
+        """`function` of each part (row group) of the rows of `period`, with only `columns`, in
+        order: as tasks on the Dask cluster at `address`, whose workers read the lake
+        themselves, or here (no address)."""
+        path = self._path(name, period_day(period))
+        if not self._exists(path):
+            return []
+        with self._fs.open_input_file(path) as source:
+            groups = pq.ParquetFile(source).num_row_groups
+        root = self.root if "://" in self.root else self._base
+        task = functools.partial(_part_of, root=root, name=name, period=period,
+                                 columns=list(columns), function=function)  # fmt: skip
+        return mapped(task, range(groups), address)
+
     def read_periods(self, name: str, periods: Sequence[str]) -> pd.DataFrame:
         table = _table(name)
         wires = [self._read(table, period_day(p)) for p in periods]
@@ -187,6 +204,16 @@ class Lake:
         if not self._exists(path):
             return empty_wire(table)
         return pq.read_table(path, filesystem=self._fs)
+
+
+def _part_of(group: int, root: str, name: str, period: str, columns: list[str], function):
+    """`function` of one row group of a lake file, read where this task runs."""
+    lake, view = Lake(root), projection(_table(name), columns)
+    repeating = [c.name for c in view.columns
+                 if kind_of(c) == "text" and c.name not in DISTINCT_COLUMNS]  # fmt: skip
+    with lake._fs.open_input_file(lake._path(name, period_day(period))) as source:
+        part = pq.ParquetFile(source, read_dictionary=repeating).read_row_group(group, columns)
+    return function(to_frame(view, part))
 
 
 def _table(name: str) -> sa.Table:

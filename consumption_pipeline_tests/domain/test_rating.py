@@ -181,6 +181,13 @@ def test_events_rated_in_batches_sum_and_peak_across_the_batches(cat, monkeypatc
     assert (storage["consumption"], storage["event_count"]) == (7.5, 3)
     calls = one(rated, usage_resource_id="api_calls")
     assert (calls["consumption"], calls["event_count"]) == (16, 4)
+    # Each batch summed apart (as a cluster's task does), the sums combined: the same summaries.
+    pd.testing.assert_frame_equal(rated_in_parts(batches, cat), rated)
+
+
+def rated_in_parts(batches: list[pd.DataFrame], cat: Catalog) -> pd.DataFrame:
+    sums = [rating.window_sums(batch, cat, OCTOBER) for batch in reversed(batches)]
+    return rating.rate_sums(sums, cat, OCTOBER)
 
 
 @pytest.mark.parametrize("fold_rows", [None, 3])
@@ -192,12 +199,18 @@ def test_a_window_summing_to_more_than_int64_holds_stops_the_rating(cat, monkeyp
         monkeypatch.setattr(rating._Windows, "_FOLD_ROWS", fold_rows)
     big = [use("2026-10-05", "999999999999") for _ in range(10)]
     batches = [events_of(*big[i : i + 2]) for i in range(0, 10, 2)]
+    batches.append(events_of(use("2026-10-06", "1")))
     with pytest.raises(RatingError) as error:
-        rate_usage(iter([*batches, events_of(use("2026-10-06", "1"))]), cat, OCTOBER)
-    assert str(error.value) == (
+        rate_usage(iter(batches), cat, OCTOBER)
+    expected = (
         "usage of account 'ACME' (A1), resource 'api_calls', window 2026-10-05: its consumption "
         "reaches 1,000,000,000,000 units, more than a window can hold exactly; 1 windows affected"
     )
+    assert str(error.value) == expected
+    # Summed part by part (no part's sum wraps; their total would): stopped the same way.
+    with pytest.raises(RatingError) as apart:
+        rated_in_parts(batches, cat)
+    assert str(apart.value) == expected
 
 
 def test_a_window_holds_sums_up_to_just_below_the_quantity_limit(cat):

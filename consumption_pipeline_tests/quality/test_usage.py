@@ -61,20 +61,19 @@ def in_parts(parts: list[pd.DataFrame], catalog):
 
 
 EVERY_RULE = [
-        "usage/base.csv row 2, event 'e-acme-1', column 'quantity': expected a quantity in "
-        "[0, 1000000000000), got '-1.0'",
-        "usage/base.csv row 3, event 'e-acme-2', column 'quantity': expected at most 6 decimals, "
-        "got '0.30000000000000004'",
-        "usage/base.csv row 4, event 'e-acme-3', column 'usage_date': expected a usage date in "
-        "2026-10-01 to 2026-10-31, got '2026-11-01'",
-        "usage/base.csv row 5, event 'e-acme-4', column 'account_id': expected a known account_id, "
-        "got 'WAYNE'",
-        "usage/base.csv row 6, event 'e-beta-2', column 'event_id': expected a unique event_id, "
-        "got 'e-beta-2'",
-        "usage/base.csv row 7, event 'e-beta-1', column 'asset_id': expected an asset of the "
-        "event's account, got 'A1'",
-        "usage/base.csv row 8, event 'e-beta-2', column 'usage_resource_id': expected a value, "
-        "got ''",
+    "usage/base.csv row 2, event 'e-acme-1', column 'quantity': expected a quantity in "
+    "[0, 1000000000000), got '-1.0'",
+    "usage/base.csv row 3, event 'e-acme-2', column 'quantity': expected at most 6 decimals, "
+    "got '0.30000000000000004'",
+    "usage/base.csv row 4, event 'e-acme-3', column 'usage_date': expected a usage date in "
+    "2026-10-01 to 2026-10-31, got '2026-11-01'",
+    "usage/base.csv row 5, event 'e-acme-4', column 'account_id': expected a known account_id, "
+    "got 'WAYNE'",
+    "usage/base.csv row 6, event 'e-beta-2', column 'event_id': expected a unique event_id, "
+    "got 'e-beta-2'",
+    "usage/base.csv row 7, event 'e-beta-1', column 'asset_id': expected an asset of the "
+    "event's account, got 'A1'",
+    "usage/base.csv row 8, event 'e-beta-2', column 'usage_resource_id': expected a value, got ''",
 ]
 
 
