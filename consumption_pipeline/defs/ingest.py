@@ -127,12 +127,14 @@ def _catalog_checks(store: Warehouse, run_id: str, files: dict[str, pd.DataFrame
 class _Accepted:
     """The accepted events as they go to the lake, part by part: counted, hashed for their
     digest, their first rows kept for the preview, and checked by `suite` (none: its outcome is
-    remembered). No part is kept."""
+    remembered) CHECK_ROWS at a time. No more is kept."""
+
+    CHECK_ROWS = 1 << 22  # Great Expectations costs ~0.15 s a validation, whatever its rows
 
     def __init__(self, suite: AcceptedUsage | None):
         self.suite, self.rows = suite, 0
         self._hashes: list = []
-        self._columns, self._heads = "", []
+        self._columns, self._heads, self._unchecked = "", [], []
 
     def taking(self, parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:
@@ -140,6 +142,7 @@ class _Accepted:
             yield part
         if not self._hashes:  # no event: the checks and the digest see an empty table
             self._take(concat_events([]))
+        self._check()
 
     def _take(self, part: pd.DataFrame) -> None:
         self.rows += len(part)
@@ -148,7 +151,14 @@ class _Accepted:
         shown = sum(len(h) for h in self._heads)
         self._heads.append(part.head(max(PREVIEW_ROWS - shown, 0)))
         if self.suite is not None:
-            self.suite.add(part)
+            self._unchecked.append(part)
+            if sum(len(p) for p in self._unchecked) >= self.CHECK_ROWS:
+                self._check()
+
+    def _check(self) -> None:
+        if self._unchecked:
+            self.suite.add(concat_events(self._unchecked))
+            self._unchecked = []
 
     def digest(self) -> str:
         return fingerprints.rows_digest(self._columns, *self._hashes)

@@ -62,8 +62,8 @@ class AcceptedUsage:
         self._hashes.append(hashes)
 
     def outcome(self, reread: Callable[[], Iterable[pd.DataFrame]]) -> Outcome:
-        """The outcome; `reread` gives the parts' source_file, row_number and event_id again,
-        in order, when an id's hash repeats across parts."""
+        """The outcome; `reread` gives the source_file, row_number and event_id of every row
+        again, in order (in parts of any size), when an id's hash repeats across parts."""
         if len(self._hashes) > 1:
             self._unique_across(reread)
         failed = [self._failed[order] for order in sorted(self._failed)]
@@ -77,10 +77,15 @@ class AcceptedUsage:
         repeated = repeated_hashes(self._hashes)
         if not len(repeated):
             return
-        among = Among(repeated)
-        maybe = pd.concat([part.iloc[among.rows(hashes)]
-                           for part, hashes in zip(reread(), self._hashes, strict=True)],
-                          ignore_index=True)  # fmt: skip
+        wanted = Among(repeated).rows(np.concatenate(self._hashes))  # sorted positions
+        found, start = [], 0
+        for part in reread():
+            mine = wanted[(wanted >= start) & (wanted < start + len(part))] - start
+            found.append(part.iloc[mine])
+            start += len(part)
+        if start != self._rows:
+            raise ValueError(f"{start} accepted events read back, {self._rows} checked")
+        maybe = pd.concat(found, ignore_index=True)
         twice = maybe[maybe["event_id"].notna() & maybe["event_id"].duplicated(keep=False)]
         self._failed.pop(_UNIQUE_ORDER, None)
         if len(twice):
