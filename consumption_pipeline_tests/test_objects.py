@@ -62,3 +62,23 @@ def test_a_source_url_that_holds_nothing_is_refused_naming_it(s3):
         source_folder(empty, "--source")
     with pytest.raises(ValueError, match="^--source nope://x/y: cannot be opened: "):
         source_folder("nope://x/y", "--source")
+
+
+def test_an_object_named_out_of_the_folder_is_refused_and_nothing_written_outside(
+    s3, tmp_path, monkeypatch
+):
+    import boto3  # the key is sent as written: Arrow's paths would not hold '..'
+
+    monkeypatch.setenv(objects.CACHE_ENV, str(tmp_path / "cache"))
+    bucket = new_bucket(s3)
+    client = boto3.client("s3", endpoint_url=s3["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    client.put_object(Bucket=bucket, Key="src/usage/../../../../escaped.csv", Body=b"boom")
+    url = f"s3://{bucket}/src"
+    with pytest.raises(
+        ValueError,
+        match=r"^s3://.*/src/usage/\.\./\.\./\.\./\.\./escaped\.csv: "
+        r"an object name with an empty, '\.' or '\.\.' part",
+    ):
+        objects.local_folder(url)
+    assert not [p for p in tmp_path.rglob("escaped.csv")]

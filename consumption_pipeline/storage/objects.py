@@ -98,8 +98,8 @@ class ObjectFolder:
         for info in objects:
             if info.type == pafs.FileType.File:
                 name = info.path[len(base) :].lstrip("/")
-                kept.add(self.root / name)
-                _copy(fs, info, self.root / name)
+                kept.add(self._copy_path(name))
+                _copy(fs, info, self._copy_path(name))
         for path in self.root.rglob("*") if self.root.is_dir() else []:
             if path.is_file() and path not in kept and not path.name.endswith(_PARTIAL):
                 path.unlink(missing_ok=True)
@@ -111,11 +111,20 @@ class ObjectFolder:
         info = fs.get_file_info(f"{base}/{name}")
         if info.type != pafs.FileType.File:
             raise FileNotFoundError(f"{self.key(name)}: no such object")
-        _copy(fs, info, self.root / name)
-        return self.root / name
+        _copy(fs, info, self._copy_path(name))
+        return self._copy_path(name)
 
     def key(self, name: str) -> str:
         return f"{self.location.rstrip('/')}/{name}"
+
+    def _copy_path(self, name: str) -> Path:
+        """Where the copy of the object `name` goes: inside the folder's copy, whatever the
+        name holds (an object key may name '..' or start with '/')."""
+        parts = name.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"{self.key(name)}: an object name with an empty, '.' or '..' "
+                             "part cannot be copied to a folder: rename the object")  # fmt: skip
+        return self.root.joinpath(*parts)
 
     def _fs(self) -> tuple[pafs.FileSystem, str]:
         fs, base = pafs.FileSystem.from_uri(self.location)
