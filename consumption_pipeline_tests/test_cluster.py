@@ -96,21 +96,28 @@ def test_a_run_on_the_cluster_equals_a_run_in_one_process(cluster, bucket, tmp_p
             pd.testing.assert_frame_equal(*(lake.read_period(name, period) for lake in lakes))
 
 
-@pytest.mark.parametrize("task", ["entry", "place"])
-def test_a_worker_killed_in_the_ingest_changes_no_table(cluster, bucket, tmp_path, task):
-    """Six CSV files of 20,000 events on the object store, indexed on the cluster, then read
-    and placed there; the first worker seen at a task of `task` is killed (its nanny starts it
-    again). The cluster runs the lost tasks again, and the run ends with the tables of a run in
-    one process over a local folder."""
-    address, client = cluster
-    source = tmp_path / "source"
-    generate(source, accounts=50, events=120_000, periods=["2026-10"], files=6,
+@pytest.fixture(scope="module")
+def six_files(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """Six CSV files of 20,000 events, and the tables of October billed from them in one
+    process over the local folder."""
+    folder = tmp_path_factory.mktemp("six_files")
+    generate(folder / "source", accounts=50, events=120_000, periods=["2026-10"], files=6,
              event_format="csv", seed=3)  # fmt: skip
+    here = run_program(folder / "here", str(folder / "source"))
+    return folder / "source", snapshot(here, ["2026-10-01"])
+
+
+@pytest.mark.parametrize("task", ["entry", "place"])
+def test_a_worker_killed_in_the_ingest_changes_no_table(cluster, bucket, six_files, tmp_path, task):
+    """The six files on the object store, indexed on the cluster, then read and placed there;
+    the first worker seen at a task of `task` is killed (its nanny starts it again). The cluster
+    runs the lost tasks again, and the run ends with the tables of a run in one process."""
+    address, client = cluster
+    source, expected = six_files
     upload(source, f"{bucket}/source")
-    here = run_program(tmp_path / "here", str(source))
     there = run_program(tmp_path / "there", f"{bucket}/source", "--dask", address,
                         kill=(client, task))  # fmt: skip
-    expected, got = snapshot(here, ["2026-10-01"]), snapshot(there, ["2026-10-01"])
+    got = snapshot(there, ["2026-10-01"])
     for name in expected:
         pd.testing.assert_frame_equal(got[name], expected[name], obj=name)
 
