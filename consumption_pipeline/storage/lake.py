@@ -134,10 +134,8 @@ class Lake:
         path = self._path(name, period_day(period))
         if not self._exists(path):
             return
-        repeating = [c.name for c in view.columns
-                     if kind_of(c) == "text" and c.name not in DISTINCT_COLUMNS]  # fmt: skip
         with self._fs.open_input_file(path) as source:
-            file = pq.ParquetFile(source, read_dictionary=repeating)
+            file = pq.ParquetFile(source, read_dictionary=_repeating(view))
             for batch in file.iter_batches(_BATCH_ROWS, columns=[c.name for c in view.columns]):
                 yield to_frame(view, pa.Table.from_batches([batch]))
 
@@ -209,11 +207,16 @@ class Lake:
 def _part_of(group: int, root: str, name: str, period: str, columns: list[str], function):
     """`function` of one row group of a lake file, read where this task runs."""
     lake, view = Lake(root), projection(_table(name), columns)
-    repeating = [c.name for c in view.columns
-                 if kind_of(c) == "text" and c.name not in DISTINCT_COLUMNS]  # fmt: skip
     with lake._fs.open_input_file(lake._path(name, period_day(period))) as source:
-        part = pq.ParquetFile(source, read_dictionary=repeating).read_row_group(group, columns)
+        file = pq.ParquetFile(source, read_dictionary=_repeating(view))
+        part = file.read_row_group(group, columns)
     return function(to_frame(view, part))
+
+
+def _repeating(view: sa.Table) -> list[str]:
+    """The text columns whose values repeat (all but DISTINCT_COLUMNS): read as dictionaries."""
+    return [c.name for c in view.columns
+            if kind_of(c) == "text" and c.name not in DISTINCT_COLUMNS]  # fmt: skip
 
 
 def _table(name: str) -> sa.Table:
