@@ -13,6 +13,7 @@ import pytest
 
 from consumption_pipeline.domain.buckets import create_buckets
 from consumption_pipeline.domain.catalog import CatalogError
+from consumption_pipeline.domain.contracts import change_problems
 from consumption_pipeline.domain.drawdown import draw_down
 from consumption_pipeline.domain.rating import rate_usage
 from consumption_pipeline.domain.summaries import summarize
@@ -482,3 +483,21 @@ def test_a_commitments_rollover_bucket_is_a_commitment_bucket_too():
     assert s.liable_summaries["amount"].tolist() == [Decimal("300.00")]
     assert nov.rollover_buckets.set_index("bucket_id").loc[
         "C1:GC:2026-10-01:rollover", "grant_type"] == "commit"  # fmt: skip
+
+
+def test_each_asset_is_judged_on_its_own_timeline():
+    # A1 (Oct 1 - Dec 31) is cut to end Oct 20, then changed on Oct 25: outside A1 (row 1).
+    # A2 (same bounds) changes on Oct 20 (same date as A1's, another asset) and on Oct 25:
+    # within A2, whose end was never cut. Rows are judged per asset, whatever the file order.
+    day = pd.Timestamp
+    assets = pd.DataFrame({"asset_id": ["A1", "A2"], "start_date": [day("2026-10-01")] * 2,
+                           "end_date": [day("2027-01-01")] * 2})  # fmt: skip
+    changes = pd.DataFrame({
+        "asset_id": ["A2", "A1", "A1", "A2"],
+        "effective_date": [day("2026-10-25"), day("2026-10-25"), day("2026-10-05"),
+                           day("2026-10-20")],
+        "end_date": [pd.NaT, pd.NaT, day("2026-10-20"), pd.NaT],
+    })  # fmt: skip
+    assert change_problems(changes, assets) == [
+        (1, "effective_date", "a date within asset A1 (from 2026-10-01, before its end 2026-10-20)")
+    ]
